@@ -1,0 +1,15 @@
+"""User-facing errors: one line that names the file, key or frame and the fix; CLI exits 2."""
+
+from __future__ import annotations
+
+
+class AutocropError(Exception):
+    """A problem with the user's input that they can fix; printed as one line, exit code 2."""
+
+
+class ConfigError(AutocropError):
+    """The config file or a --set override is invalid."""
+
+
+class DataError(AutocropError):
+    """Footage, labels or cached features are missing, corrupt or inconsistent."""

@@ -1,0 +1,136 @@
+"""FeatureStore: extract every requested layer once, float16 on disk, never serve a partial cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from autocrop.backbone import Backbone
+from autocrop.crops import Crop
+from autocrop.sources import FrameSource
+
+__all__ = ["FeatureStore"]
+
+_PARTIAL = ".partial.npy"
+
+
+class FeatureStore:
+    """Cached feature maps of one backbone over one set of frames, one .npy file per layer.
+
+    The directory is keyed by (model, kwargs, weights digest, input size, preprocessing, frame
+    digest), so a change to any of them extracts afresh. A layer file appears only by an atomic
+    rename after every frame is written; an interrupted run leaves only `*.partial.npy` files,
+    which are never read and are removed by the next extraction.
+    """
+
+    def __init__(self, root: Path, backbone: Backbone, source: FrameSource, ids: Sequence[int]):
+        self.backbone = backbone
+        self.source = source
+        self.ids = [int(i) for i in ids]
+        spec = backbone.spec
+        key = {
+            "model": spec.model,
+            "kwargs": spec.kwargs,
+            "weights": backbone.weights_digest,
+            "input_size": list(spec.input_size),
+            "preprocessing": backbone.preprocessing,
+            "frames": source.digest(self.ids),
+        }
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        self.key = key
+        self.dir = Path(root) / f"{spec.model}-{digest}"
+        self._ram: dict[str, np.ndarray] = {}
+
+    def path(self, layer: str) -> Path:
+        return self.dir / f"{layer}.npy"
+
+    def missing(self, layers: Sequence[str]) -> list[str]:
+        return [n for n in dict.fromkeys(layers) if not self.path(n).is_file()]
+
+    def extract(self, layers: Sequence[str], progress: bool = True) -> list[str]:
+        """One backbone pass per frame for every missing layer; returns the layers written."""
+        todo = self.missing(layers)
+        if not todo:
+            return []
+        self.backbone.check_layers(todo, "feature extraction")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.dir.glob("*" + _PARTIAL):
+            stale.unlink()
+        info = self.backbone.layers()
+        partial = {n: self.dir / f"{n}{_PARTIAL}" for n in todo}
+        arrays = {
+            n: np.lib.format.open_memmap(
+                partial[n], mode="w+", dtype=np.float16, shape=(len(self.ids), info[n].channels, info[n].height, info[n].width)
+            )
+            for n in todo
+        }
+        try:
+            self._fill(arrays, progress)
+            for n in todo:
+                arrays[n].flush()
+                del arrays[n]
+                os.replace(partial[n], self.path(n))
+            self._write_meta()
+        finally:
+            arrays.clear()
+            for p in partial.values():
+                p.unlink(missing_ok=True)
+        return todo
+
+    def _fill(self, arrays: dict[str, np.ndarray], progress: bool) -> None:
+        batch_size = self.backbone.spec.batch_size
+        self.backbone.model.to(memory_format=torch.channels_last)
+        bar = tqdm(total=len(self.ids), unit="frame", desc=f"extract {len(arrays)} layer(s)", disable=not progress, dynamic_ncols=True)
+        pos, frames = 0, []
+        with bar:
+            for _fid, frame in self.source.frames(self.ids):
+                frames.append(frame)
+                if len(frames) == batch_size:
+                    pos = self._write_batch(arrays, frames, pos)
+                    bar.update(len(frames))
+                    frames = []
+            if frames:
+                pos = self._write_batch(arrays, frames, pos)
+                bar.update(len(frames))
+
+    def _write_batch(self, arrays: dict[str, np.ndarray], frames: list[np.ndarray], pos: int) -> int:
+        x = self.backbone.preprocess(frames).contiguous(memory_format=torch.channels_last)
+        maps = self.backbone.tap(x, list(arrays))
+        for n, t in maps.items():
+            arrays[n][pos : pos + len(frames)] = t.to(torch.float16).numpy()
+        return pos + len(frames)
+
+    def _write_meta(self) -> None:
+        meta = {"key": self.key, "ids": self.ids, "layers": sorted(p.name[:-4] for p in self.dir.glob("*.npy") if not p.name.endswith(_PARTIAL))}
+        tmp = self.dir / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta, indent=1, default=str))
+        os.replace(tmp, self.dir / "meta.json")
+
+    def load(self, layer: str) -> np.ndarray:
+        """The whole layer, float16 [frames, C, H, W], held in memory after the first read."""
+        if layer not in self._ram:
+            path = self.path(layer)
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: layer `{layer}` is not extracted; run `autocrop extract CONFIG`")
+            self._ram[layer] = np.load(path)
+        return self._ram[layer]
+
+    def crop(self, layer: str, crop: Crop, rows: np.ndarray | None = None) -> np.ndarray:
+        """float32 [frames, C, h, w] of the cells `crop` covers on `layer`."""
+        arr = self.load(layer)
+        r0, r1, c0, c1 = crop.cells(arr.shape[2], arr.shape[3])
+        sel = arr if rows is None else arr[rows]
+        return sel[:, :, r0:r1, c0:c1].astype(np.float32)
+
+    def pooled(self, layer: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """float32 [frames, C, 1, 1]: the global-average-pooled layer (the transfer-learning baseline)."""
+        arr = self.load(layer)
+        sel = arr if rows is None else arr[rows]
+        return sel.astype(np.float32).mean(axis=(2, 3), keepdims=True)

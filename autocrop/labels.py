@@ -1,0 +1,149 @@
+"""Per-frame labels (1 positive, 0 negative, -1 ignored) from a CSV or masks + a query region."""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from autocrop.config import Labels, Split
+from autocrop.errors import DataError
+from autocrop.sources import FrameSource
+
+__all__ = ["FrameLabels", "load_labels", "split_blocks", "SPLITS"]
+
+IGNORE = -1
+SPLITS = ("train", "val", "test")
+_UNKNOWN_PIXEL = 170  # CDnet: motion border, never scored
+_OBJECT_PIXEL = 255
+
+
+@dataclass(frozen=True)
+class FrameLabels:
+    """Labels aligned with frame ids in time order; y is 1, 0 or IGNORE."""
+
+    ids: np.ndarray
+    y: np.ndarray
+
+    @property
+    def scored(self) -> np.ndarray:
+        return self.y != IGNORE
+
+
+def load_labels(spec: Labels, source: FrameSource) -> FrameLabels:
+    """Labels for every frame of `source` from whichever kind the config gives."""
+    ids = np.asarray(source.ids, dtype=np.int64)
+    y = _from_csv(spec.csv, ids) if spec.csv is not None else _from_masks(spec, source, ids)
+    if spec.temporal_roi is not None:
+        first, last = _temporal_roi(spec.temporal_roi)
+        y[(ids < first) | (ids > last)] = IGNORE
+    if not (y != IGNORE).any():
+        where = spec.csv or spec.masks
+        raise DataError(f"{where}: no frame of {source.path} has a label; the labels do not match the frames")
+    return FrameLabels(ids=ids, y=y)
+
+
+def _from_csv(path: Path, ids: np.ndarray) -> np.ndarray:
+    if not path.is_file():
+        raise DataError(f"{path}: label CSV not found; check `labels.csv`")
+    known = {int(i): n for n, i in enumerate(ids)}
+    y = np.full(len(ids), IGNORE, dtype=np.int8)
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or not {"frame", "label"} <= set(reader.fieldnames):
+            raise DataError(f"{path}: needs a header with columns `frame,label`, got {reader.fieldnames}")
+        for line, row in enumerate(reader, start=2):
+            try:
+                fid = int(row["frame"])
+                raw = (row["label"] or "").strip().lower()
+                value = IGNORE if raw in ("", "-1", "ignore") else int(raw)
+            except ValueError:
+                raise DataError(f"{path}:{line}: frame and label must be integers, got {row}") from None
+            if value not in (IGNORE, 0, 1):
+                raise DataError(f"{path}:{line}: label must be 0, 1 or empty (ignored), got {value}")
+            if fid not in known:
+                raise DataError(
+                    f"{path}:{line}: frame {fid} is not in the footage (ids {ids[0]}..{ids[-1]}); "
+                    "the labels do not match the frames"
+                )
+            y[known[fid]] = value
+    return y
+
+
+def _temporal_roi(path: Path) -> tuple[int, int]:
+    try:
+        first, last = (int(v) for v in path.read_text().split()[:2])
+    except (OSError, ValueError):
+        raise DataError(f"{path}: expected two frame numbers `first last` (CDnet temporalROI.txt)") from None
+    return first, last
+
+
+def _mask_files(folder: Path) -> dict[int, Path]:
+    if not folder.is_dir():
+        raise DataError(f"{folder}: mask folder not found; check `labels.masks`")
+    out = {}
+    for f in folder.iterdir():
+        digits = re.findall(r"\d+", f.stem)
+        if f.suffix.lower() in (".png", ".bmp") and digits:
+            out[int(digits[-1])] = f
+    return out
+
+
+def _region_mask(polygon: list[tuple[float, float]], size: tuple[int, int]) -> np.ndarray:
+    canvas = Image.new("L", (size[1], size[0]), 0)
+    ImageDraw.Draw(canvas).polygon([tuple(p) for p in polygon], fill=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def _from_masks(spec: Labels, source: FrameSource, ids: np.ndarray) -> np.ndarray:
+    assert spec.masks is not None and spec.region is not None
+    files = _mask_files(spec.masks)
+    first, last = _temporal_roi(spec.temporal_roi) if spec.temporal_roi else (ids[0], ids[-1])
+    frame_hw = source.first_frame().shape[:2]
+    region = _region_mask(spec.region, frame_hw)
+    if not region.any():
+        raise DataError(f"{spec.masks}: `labels.region` {spec.region} covers no pixel of the {frame_hw[1]}x{frame_hw[0]} frame")
+    y = np.full(len(ids), IGNORE, dtype=np.int8)
+    for n, fid in enumerate(ids):
+        if not first <= fid <= last:
+            continue
+        if fid not in files:
+            raise DataError(f"{spec.masks}: no mask for frame {fid}; the labels do not match the frames")
+        try:
+            mask = np.asarray(Image.open(files[fid]).convert("L"))
+        except Exception as exc:
+            raise DataError(f"{files[fid]}: unreadable mask for frame {fid} ({exc})") from None
+        if mask.shape != frame_hw:
+            raise DataError(f"{files[fid]}: mask is {mask.shape[::-1]} but frames are {frame_hw[::-1]}; the labels do not match the frames")
+        scored = region & (mask != _UNKNOWN_PIXEL)
+        total = int(scored.sum())
+        if total:
+            y[n] = int((mask[scored] == _OBJECT_PIXEL).sum() >= spec.min_fraction * total)
+    return y
+
+
+def split_blocks(labels: FrameLabels, spec: Split) -> dict[str, np.ndarray]:
+    """Positions among the scored frames per split, cut into contiguous time blocks."""
+    scored = np.arange(int(labels.scored.sum()))
+    parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
+    for cycle in np.array_split(scored, spec.blocks):
+        bounds = np.round(np.cumsum((0, *spec.fractions)) * len(cycle)).astype(int)
+        for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:], strict=True):
+            parts[name].append(cycle[lo:hi])
+    return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def check_trainable(y: np.ndarray, splits: dict[str, np.ndarray], where: str) -> None:
+    """Refuse a query that cannot be learned: a train or val block without positives or negatives."""
+    for name in ("train", "val"):
+        ys = y[splits[name]]
+        pos, neg = int((ys == 1).sum()), int((ys == 0).sum())
+        if pos == 0 or neg == 0:
+            raise DataError(
+                f"{where}: the {name} block has {pos} positive and {neg} negative frames; the query needs both "
+                "(enlarge `labels.region`, lower `labels.min_fraction`, or change `split`)"
+            )

@@ -1,0 +1,198 @@
+"""The search: ask Optuna for a batch of trials, train their heads together, tell each its result."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from tqdm import tqdm
+
+from autocrop.config import Config
+from autocrop.crops import FULL_FRAME
+from autocrop.dataset import QueryData
+from autocrop.heads import head_madds
+from autocrop.metrics import evaluate
+from autocrop.samplers import make_sampler
+from autocrop.space import SearchSpace, TrialSpec, suggest
+from autocrop.train import Candidate, fit_heads
+
+__all__ = ["OBJECTIVES", "Evaluator", "open_study", "run_search", "storage_url", "baseline_layer"]
+
+OBJECTIVES = ("cost_madds", "val_fp", "val_fn")
+BASELINE_L2 = (1e-4, 1e-3, 1e-2)  # the pooled baseline gets a small L2 grid, so it is not a straw man
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def storage_url(cfg: Config) -> str:
+    """The study storage: the config's URL (e.g. PostgreSQL), else SQLite beside the MLflow store."""
+    if cfg.search.storage:
+        return cfg.search.storage
+    home = Path(cfg.tracking.dir)
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home.resolve()}/optuna.db"
+
+
+def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True) -> optuna.Study:
+    if not create:
+        return optuna.load_study(study_name=name, storage=storage_url(cfg), sampler=sampler)
+    study = optuna.create_study(
+        study_name=name, storage=storage_url(cfg), sampler=sampler, directions=["minimize"] * 3, load_if_exists=True
+    )
+    study.set_metric_names(list(OBJECTIVES))
+    return study
+
+
+def baseline_layer(data: QueryData) -> str:
+    return data.backbone.layer_names[-1]
+
+
+class Evaluator:
+    """Turns trial specs into trained, thresholded, costed results on one query's cached features."""
+
+    def __init__(self, data: QueryData, cfg: Config):
+        self.data, self.cfg = data, cfg
+        self.ys = data.ys()
+
+    def inputs(self, spec: TrialSpec, pooled: bool = False) -> tuple[dict[str, np.ndarray], tuple[int, ...], list[int]]:
+        store = self.data.store
+        if pooled:
+            x = store.pooled(spec.layer)
+            cells = [0, 1, 0, 1]
+        else:
+            x = store.crop(spec.layer, spec.crop)
+            arr = store.load(spec.layer)
+            cells = list(spec.crop.cells(arr.shape[2], arr.shape[3]))
+        shape = tuple(x.shape[1:])
+        flat = x.reshape(len(x), -1)
+        return {s: flat[r] for s, r in self.data.splits.items()}, shape, cells
+
+    def run(self, specs: Sequence[TrialSpec], seeds: Sequence[int], pooled: bool = False) -> list[dict[str, Any]]:
+        """Train every spec (grouped by head kind and shape-independent hyper-parameters); one record each."""
+        prepared = [self.inputs(s, pooled) for s in specs]
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, spec in enumerate(specs):
+            groups[(spec.head, spec.hparams.get("hidden"))].append(i)
+        out: list[dict[str, Any]] = [{} for _ in specs]
+        op, search = self.cfg.search.operating_point, self.cfg.search
+        for idx in groups.values():
+            cands = [Candidate(specs[i].head, specs[i].hparams, seeds[i], prepared[i][0]) for i in idx]
+            head, scores, steps = fit_heads(cands, self.ys, max_steps=search.max_epochs, patience=search.patience)
+            for k, i in enumerate(idx):
+                spec, (x, shape, cells) = specs[i], prepared[i]
+                metrics = evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target)
+                out[i] = {
+                    "layer": spec.layer,
+                    "crop": FULL_FRAME.as_list() if pooled else spec.crop.as_list(),
+                    "cells": cells,
+                    "pooled": pooled,
+                    "head": spec.head,
+                    "hparams": {**head.hparams[k]},
+                    "input_shape": list(shape),
+                    "cost_madds": head_madds(spec.head, x["train"].shape[1], spec.hparams),
+                    "steps": steps,
+                    **metrics,
+                }
+        return out
+
+
+def _best_of(records: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """Lowest val FN among records meeting the val FP target (else lowest FP + FN), cheapest on ties."""
+    ok = [r for r in records if r["val_fp"] <= target + 1e-9] or records
+    return min(ok, key=lambda r: (r["val_fn"], r["val_fp"], r["cost_madds"]))
+
+
+def run_baselines(ev: Evaluator, space: SearchSpace, seed: int) -> list[dict[str, Any]]:
+    """The paper's transfer-learning baseline: each head on the pooled final feature map."""
+    layer = baseline_layer(ev.data)
+    out = []
+    for n, head in enumerate(space.heads):
+        fixed = {k: v for k, v in space.heads[head].items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+        specs = [TrialSpec(layer, FULL_FRAME, head, {**fixed, "l2": l2}) for l2 in BASELINE_L2]
+        recs = ev.run(specs, [seed] * len(specs), pooled=True)
+        best = _best_of(recs, ev.cfg.search.operating_point.target)
+        out.append({**best, "number": -(n + 1), "baseline": True})
+    return out
+
+
+def _record_to_mlflow(rec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, float]]:
+    params = {
+        "layer": rec["layer"],
+        "crop": rec["crop"],
+        "cells": rec["cells"],
+        "head": rec["head"],
+        "pooled": rec["pooled"],
+        "input_shape": rec["input_shape"],
+        **{f"hp.{k}": v for k, v in rec["hparams"].items()},
+    }
+    metrics = {k: v for k, v in rec.items() if isinstance(v, float | int) and not isinstance(v, bool) and k != "number"}
+    return params, metrics
+
+
+def run_search(
+    cfg: Config,
+    data: QueryData,
+    space: SearchSpace,
+    trials: int,
+    sampler_name: str,
+    study_name: str,
+    tracker: Any | None = None,
+    progress: bool = True,
+    on_trial: Callable[[dict[str, Any]], None] | None = None,
+) -> optuna.Study:
+    """Add `trials` trials to the study (resuming it if it exists), tracked in MLflow if given."""
+    study = open_study(cfg, study_name, make_sampler(sampler_name, cfg.search.seed))
+    study.set_user_attr("config", str(cfg.source_path))
+    ev = Evaluator(data, cfg)
+    parent = None
+    if tracker is not None:
+        parent = tracker.study_run(study_name, {"config": cfg.source_path, "space": space.source_path, "sampler": sampler_name,
+                                                "backbone": cfg.backbone.model, "weights": data.backbone.weights_digest,
+                                                "input_size": cfg.backbone.input_size, "frames": data.describe()})
+    if "baselines" not in study.user_attrs:
+        baselines = run_baselines(ev, space, cfg.search.seed)
+        study.set_user_attr("baselines", baselines)
+        for rec in baselines:
+            if tracker is not None:
+                params, metrics = _record_to_mlflow(rec)
+                tracker.trial_run(parent, study_name, f"baseline-{rec['head']}", params, metrics, {"baseline": "true"})
+    bar = tqdm(total=trials, unit="trial", desc=f"search {study_name} ({sampler_name})", disable=not progress, dynamic_ncols=True)
+    done = 0
+    with bar:
+        while done < trials:
+            asked = [study.ask() for _ in range(min(cfg.search.batch, trials - done))]
+            specs = [suggest(t, space) for t in asked]
+            seeds = [cfg.search.seed * 100_003 + t.number for t in asked]
+            for trial, rec in zip(asked, ev.run(specs, seeds), strict=True):
+                rec |= {"number": trial.number, "baseline": False}
+                for key, value in rec.items():
+                    trial.set_user_attr(key, value)
+                study.tell(trial, [rec[o] for o in OBJECTIVES])
+                if tracker is not None:
+                    params, metrics = _record_to_mlflow(rec)
+                    tracker.trial_run(parent, study_name, f"trial-{trial.number}", params, metrics, {"baseline": "false"})
+                if on_trial is not None:
+                    on_trial(rec)
+            done += len(asked)
+            bar.update(len(asked))
+            best = _best_of(trial_records(study), cfg.search.operating_point.target)
+            bar.set_postfix(best_val_fn=f"{best['val_fn']:.3f}", val_fp=f"{best['val_fp']:.3f}")
+    if tracker is not None:
+        best = _best_of(trial_records(study), cfg.search.operating_point.target)
+        tracker.log_metrics(parent, {f"best_{k}": best[k] for k in ("val_fp", "val_fn", "test_fp", "test_fn", "cost_madds")} | {"n_trials": len(study.trials)})
+        tracker.finish(parent)
+    return study
+
+
+def trial_records(study: optuna.Study) -> list[dict[str, Any]]:
+    """The user-attribute record of every complete trial."""
+    return [dict(t.user_attrs) for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+
+
+def pareto_numbers(study: optuna.Study) -> set[int]:
+    return {t.number for t in study.best_trials}
+
