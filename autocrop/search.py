@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,7 +44,9 @@ def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | No
     study = optuna.create_study(
         study_name=name, storage=storage_url(cfg), sampler=sampler, directions=["minimize"] * 3, load_if_exists=True
     )
-    study.set_metric_names(list(OBJECTIVES))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(OBJECTIVES))
     return study
 
 

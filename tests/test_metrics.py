@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autocrop.metrics import choose_threshold, evaluate, rates
+
+
+def test_rates():
+    y = np.array([0, 0, 0, 0, 1, 1])
+    assert rates(y, np.array([1, 0, 0, 0, 0, 1])) == (0.25, 0.5)
+
+
+def test_threshold_rules():
+    y = np.array([0] * 10 + [1] * 10)
+    scores = np.r_[np.linspace(0, 0.9, 10), np.linspace(0.5, 1.4, 10)]
+    t = choose_threshold(scores, y, "max_fp", 0.1)
+    fp, fn = rates(y, scores >= t)
+    assert fp == pytest.approx(0.1) and fn == pytest.approx(0.4)  # threshold 0.9: one negative, six positives above
+    t = choose_threshold(scores, y, "max_fn", 0.0)
+    fp, fn = rates(y, scores >= t)
+    assert fn == 0 and fp == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="`rule` must be one of"):
+        choose_threshold(scores, y, "best", 0)
+
+
+def test_evaluate_uses_the_val_threshold_on_test():
+    ys = {"val": np.array([0, 0, 1, 1]), "test": np.array([0, 1, 1, 1])}
+    scores = {"val": np.array([0.1, 0.2, 0.8, 0.9]), "test": np.array([0.3, 0.4, 0.85, 0.95])}
+    m = evaluate(scores, ys, "balanced", 0.05)
+    assert m["val_fp"] == 0 and m["val_fn"] == 0
+    assert m["test_fn"] == pytest.approx(1 / 3) and m["test_fp"] == 0
