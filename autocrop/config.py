@@ -77,6 +77,17 @@ class OperatingPoint(_Strict):
     target: float = Field(0.05, ge=0, le=1)  # the FN (max_fn) or FP (max_fp) rate to stay under
 
 
+class Smoothing(_Strict):
+    k: int = Field(1, ge=1)  # a frame fires when at least k ...
+    n: int = Field(1, ge=1)  # ... of the last n frames' decisions are positive
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> Smoothing:
+        if self.k > self.n:
+            raise ValueError(f"`smoothing.k <= smoothing.n` must hold, but got (k={self.k}, n={self.n})")
+        return self
+
+
 class Search(_Strict):
     space: Path = Path("../search_spaces/default.yaml")  # search space file, relative to the config
     trials: int = Field(40, ge=1)  # trials per `autocrop search` call (added to a resumed study)
@@ -88,6 +99,7 @@ class Search(_Strict):
     max_epochs: int = Field(300, ge=1)  # full-batch steps per head, before early stopping
     patience: int = Field(30, ge=1)  # steps without val-loss improvement before stopping
     operating_point: OperatingPoint = OperatingPoint()
+    smoothing: Smoothing = Smoothing()  # k-of-n voting for the event metrics
 
 
 class Tracking(_Strict):

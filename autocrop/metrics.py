@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-__all__ = ["rates", "choose_threshold", "evaluate"]
+__all__ = ["rates", "choose_threshold", "evaluate", "smooth_k_of_n", "events", "event_metrics"]
 
 
 def rates(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
@@ -35,8 +35,11 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, rule: str = "max_fp", ta
     return float(min(thr[best], np.finfo(np.float32).max))
 
 
-def evaluate(scores: dict[str, np.ndarray], ys: dict[str, np.ndarray], rule: str, target: float) -> dict[str, float]:
-    """Threshold on `val`, then FP/FN/accuracy/AUC for every split in `scores`."""
+def evaluate(
+    scores: dict[str, np.ndarray], ys: dict[str, np.ndarray], rule: str, target: float, smoothing: tuple[int, int] = (1, 1)
+) -> dict[str, float]:
+    """Threshold on `val`, then frame FP/FN/accuracy/AUC for every split in `scores`, and on
+    val/test the event metrics after k-of-n smoothing (`smooth_fp`, `smooth_fn`, `event_*`)."""
     threshold = choose_threshold(scores["val"], ys["val"], rule, target)
     out: dict[str, float] = {"threshold": threshold}
     for split, s in scores.items():
@@ -46,4 +49,33 @@ def evaluate(scores: dict[str, np.ndarray], ys: dict[str, np.ndarray], rule: str
         out[f"{split}_fp"], out[f"{split}_fn"] = fp, fn
         out[f"{split}_acc"] = float((pred == y).mean())
         out[f"{split}_auc"] = float(roc_auc_score(y, s)) if 0 < y.sum() < len(y) else float("nan")
+        if split != "train":
+            smooth = smooth_k_of_n(pred, *smoothing)
+            out[f"{split}_smooth_fp"], out[f"{split}_smooth_fn"] = rates(y, smooth)
+            out |= {f"{split}_{k}": v for k, v in event_metrics(y, smooth).items()}
     return out
+
+
+def smooth_k_of_n(pred: np.ndarray, k: int, n: int) -> np.ndarray:
+    """Frame t is positive when at least k of frames t-n+1..t are (causal, as on a live stream)."""
+    if not 1 <= k <= n:
+        raise ValueError(f"`1 <= k <= n` must hold, but got ({k=}, {n=}).")
+    counts = np.convolve(np.asarray(pred, dtype=int), np.ones(n, dtype=int))[: len(pred)]
+    return (counts >= k).astype(int)
+
+
+def events(y: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs of consecutive positive frames."""
+    padded = np.r_[0, np.asarray(y, dtype=int), 0]
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def event_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Event recall (share of true events with at least one positive frame), frame precision, event F1."""
+    truth = events(y)
+    hit = sum(bool(pred[a:b].any()) for a, b in truth)
+    recall = hit / len(truth) if truth else float("nan")
+    precision = float((pred & y).sum() / pred.sum()) if pred.sum() else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"event_recall": float(recall), "frame_precision": precision, "event_f1": float(f1), "events": float(len(truth))}

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from autocrop.config import Config
 from autocrop.crops import FULL_FRAME
 from autocrop.dataset import QueryData
-from autocrop.heads import head_madds
+from autocrop.heads import get_head, head_madds
 from autocrop.metrics import evaluate
 from autocrop.samplers import make_sampler
 from autocrop.space import SearchSpace, TrialSpec, suggest
@@ -62,6 +62,7 @@ class Evaluator:
         self.ys = data.ys()
 
     def inputs(self, spec: TrialSpec, pooled: bool = False) -> tuple[dict[str, np.ndarray], tuple[int, ...], list[int]]:
+        """Flattened inputs per split, the input shape the head sees, and the crop's cells."""
         store = self.data.store
         if pooled:
             x = store.pooled(spec.layer)
@@ -70,24 +71,32 @@ class Evaluator:
             x = store.crop(spec.layer, spec.crop)
             arr = store.load(spec.layer)
             cells = list(spec.crop.cells(arr.shape[2], arr.shape[3]))
-        shape = tuple(x.shape[1:])
+        shape: tuple[int, ...] = tuple(x.shape[1:])
         flat = x.reshape(len(x), -1)
+        window = int(spec.hparams.get("window", 1)) if get_head(spec.head).spatial else 1
+        if window > 1:
+            shape = (window, *shape)
+            return {s: flat[window_rows(r, window)].reshape(len(r), -1) for s, r in self.data.splits.items()}, shape, cells
         return {s: flat[r] for s, r in self.data.splits.items()}, shape, cells
 
     def run(self, specs: Sequence[TrialSpec], seeds: Sequence[int], pooled: bool = False) -> list[dict[str, Any]]:
-        """Train every spec (grouped by head kind and shape-independent hyper-parameters); one record each."""
+        """Train every spec, stacking those that can share a run; one record each."""
         prepared = [self.inputs(s, pooled) for s in specs]
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, spec in enumerate(specs):
-            groups[(spec.head, spec.hparams.get("hidden"))].append(i)
+            cls = get_head(spec.head)
+            shared = tuple(sorted((k, v) for k, v in spec.hparams.items() if k != "l2"))
+            groups[(spec.head, shared, prepared[i][1] if cls.spatial else None)].append(i)
         out: list[dict[str, Any]] = [{} for _ in specs]
         op, search = self.cfg.search.operating_point, self.cfg.search
-        for idx in groups.values():
-            cands = [Candidate(specs[i].head, specs[i].hparams, seeds[i], prepared[i][0]) for i in idx]
+        n_train = len(self.data.splits["train"])
+        for idx in (chunk for g in groups.values() for chunk in _chunks(g, prepared)):
+            cands = [Candidate(specs[i].head, specs[i].hparams, seeds[i], prepared[i][0], prepared[i][1]) for i in idx]
             head, scores, steps = fit_heads(cands, self.ys, max_steps=search.max_epochs, patience=search.patience)
             for k, i in enumerate(idx):
-                spec, (x, shape, cells) = specs[i], prepared[i]
-                metrics = evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target)
+                spec, (_x, shape, cells) = specs[i], prepared[i]
+                sm = (search.smoothing.k, search.smoothing.n)
+                metrics = evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target, sm)
                 out[i] = {
                     "layer": spec.layer,
                     "crop": FULL_FRAME.as_list() if pooled else spec.crop.as_list(),
@@ -96,11 +105,42 @@ class Evaluator:
                     "head": spec.head,
                     "hparams": {**head.hparams[k]},
                     "input_shape": list(shape),
-                    "cost_madds": head_madds(spec.head, x["train"].shape[1], spec.hparams),
+                    "cost_madds": head_madds(spec.head, shape, head.hparams[k], n_train),
                     "steps": steps,
                     **metrics,
                 }
         return out
+
+
+STACK_BYTES = 96 << 20  # stacked training inputs per Lightning run, to bound memory
+
+
+def _chunks(idx: list[int], prepared: list[tuple]) -> list[list[int]]:
+    """Split one stackable group, narrowest inputs first (padding to the widest is wasted work),
+    so that each run's [K, N_train, width] float32 training inputs stay cache-sized."""
+    width = {i: prepared[i][0]["train"].shape[1] for i in idx}
+    rows = prepared[idx[0]][0]["train"].shape[0]
+    out: list[list[int]] = [[]]
+    for i in sorted(idx, key=width.__getitem__):
+        if out[-1] and (len(out[-1]) + 1) * rows * width[i] * 4 > STACK_BYTES:
+            out.append([])
+        out[-1].append(i)
+    return out
+
+
+def window_rows(rows: np.ndarray, window: int) -> np.ndarray:
+    """[len(rows), window] row indices of each frame's window, oldest first, repeating the first
+    frame of a contiguous run where the window would reach before it."""
+    rows = np.asarray(rows)
+    out = np.empty((len(rows), window), dtype=rows.dtype)
+    out[:, -1] = rows
+    pos = np.arange(len(rows))
+    for j in range(1, window):
+        prev = pos - 1
+        ok = (prev >= 0) & (rows[np.maximum(prev, 0)] == rows[pos] - 1)
+        pos = np.where(ok, prev, pos)
+        out[:, -1 - j] = rows[pos]
+    return out
 
 
 def _best_of(records: list[dict[str, Any]], target: float) -> dict[str, Any]:
@@ -114,7 +154,7 @@ def run_baselines(ev: Evaluator, space: SearchSpace, seed: int) -> list[dict[str
     layer = baseline_layer(ev.data)
     out = []
     for n, head in enumerate(space.heads):
-        fixed = {k: v for k, v in space.heads[head].items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+        fixed = {k: v for k, v in space.heads[head].items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
         specs = [TrialSpec(layer, FULL_FRAME, head, {**fixed, "l2": l2}) for l2 in BASELINE_L2]
         recs = ev.run(specs, [seed] * len(specs), pooled=True)
         best = _best_of(recs, ev.cfg.search.operating_point.target)

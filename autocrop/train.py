@@ -12,9 +12,10 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.func import functional_call
 from torch.utils.data import DataLoader
 
-from autocrop.heads import BatchedHead, get_head
+from autocrop.heads import BatchedHead, get_head, l2_of
 
 __all__ = ["Candidate", "fit_heads", "stack"]
 
@@ -32,7 +33,12 @@ class Candidate:
     kind: str
     hparams: dict[str, Any]
     seed: int
-    x: dict[str, np.ndarray]  # split -> float32 [N, D]
+    x: dict[str, np.ndarray]  # split -> float32 [N, D], D = prod(shape)
+    shape: tuple[int, ...] | None = None  # (C, h, w) or (window, C, h, w); None = (D,)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.shape or (self.x["train"].shape[1],)
 
 
 def stack(xs: Sequence[np.ndarray]) -> torch.Tensor:
@@ -55,7 +61,9 @@ def _loss(kind_loss: str, logits: torch.Tensor, y: torch.Tensor, pos_weight: flo
 
 
 class _HeadsModule(pl.LightningModule):
-    """Full-batch Adam on K stacked heads; keeps each head's best-on-validation weights."""
+    """Full-batch Adam on K stacked heads; each keeps its best-on-validation weights and stops on
+    its own: once a head is stale it is dropped from the step, so a run costs what its active
+    heads cost, not what its slowest head costs."""
 
     def __init__(self, head: BatchedHead, data: dict[str, torch.Tensor], lr: float, patience: int, eval_every: int):
         super().__init__()
@@ -69,13 +77,25 @@ class _HeadsModule(pl.LightningModule):
         self.best_state = {n: p.detach().clone() for n, p in head.named_parameters()}
         self.stale = torch.zeros(head.k, dtype=torch.long)
         self.steps_run = 0
+        self._gather(torch.arange(head.k))
+
+    def _gather(self, active: torch.Tensor) -> None:
+        self.active = active
+        self.head.active_dims = [self.head.dims[i] for i in active.tolist()]
+        full = len(active) == self.head.k
+        self.z = {s: self.data[f"z_{s}"] if full else self.data[f"z_{s}"][active] for s in ("train", "val")}
+
+    def _logits(self, split: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        full = len(self.active) == self.head.k
+        params = {n: p if full else p[self.active] for n, p in self.head.named_parameters()}
+        return functional_call(self.head, params, (self.z[split],), {"standardized": True}), params
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.head.parameters(), lr=self.lr)
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        logits = self.head(self.data["x_train"])
-        loss = _loss(self.head.loss, logits, self.data["y_train"], self.pos_weight) + self.l2 * self.head.l2()
+        logits, params = self._logits("train")
+        loss = _loss(self.head.loss, logits, self.data["y_train"], self.pos_weight) + self.l2[self.active] * l2_of(params)
         return loss.sum()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -83,17 +103,21 @@ class _HeadsModule(pl.LightningModule):
         if batch_idx % self.eval_every:
             return
         with torch.no_grad():
-            val = _loss(self.head.loss, self.head(self.data["x_val"]), self.data["y_val"], self.pos_weight)
-        better = val < self.best_loss - 1e-5
-        self.best_loss = torch.where(better, val, self.best_loss)
-        self.stale = torch.where(better, 0, self.stale + self.eval_every)
+            val = _loss(self.head.loss, self._logits("val")[0], self.data["y_val"], self.pos_weight)
+        act = self.active
+        better = val < self.best_loss[act] - 1e-5
+        self.best_loss[act] = torch.where(better, val, self.best_loss[act])
+        self.stale[act] = torch.where(better, 0, self.stale[act] + self.eval_every)
         for n, p in self.head.named_parameters():
-            mask = better.view(-1, *([1] * (p.dim() - 1)))
-            self.best_state[n] = torch.where(mask, p.detach(), self.best_state[n])
-        if bool((self.stale > self.patience).all()):
+            self.best_state[n][act[better]] = p.detach()[act[better]]
+        still = act[self.stale[act] <= self.patience]
+        if len(still) == 0:
             self.trainer.should_stop = True
+        elif len(still) < len(act):
+            self._gather(still)
 
     def on_train_end(self) -> None:
+        self.head.active_dims = self.head.dims
         with torch.no_grad():
             for n, p in self.head.named_parameters():
                 p.copy_(self.best_state[n])
@@ -113,9 +137,15 @@ def fit_heads(
         raise ValueError(f"heads trained together must be of one kind, got {sorted(kinds)}")
     cls = get_head(kinds.pop())
     x = {s: stack([c.x[s] for c in cands]) for s in cands[0].x}
-    head = cls([c.x["train"].shape[1] for c in cands], [c.hparams for c in cands], [c.seed for c in cands])
+    head = cls([c.input_shape for c in cands], [c.hparams for c in cands], [c.seed for c in cands])
     head.standardize_from(x["train"])
-    data = {"x_train": x["train"], "x_val": x["val"]}
+    if not cls.trainable:
+        head.fit_closed_form(x["train"], torch.from_numpy(y["train"]))
+        return head, _scores(head, x), 0
+    # standardize once: the steps are memory-bound, a fresh [K, N, D] tensor per step would dominate
+    z = {s: (t - head.mean[:, None]) / head.scale[:, None] for s, t in x.items()}
+    del x
+    data = {"z_train": z["train"], "z_val": z["val"]}
     data |= {f"y_{s}": torch.from_numpy(y[s].astype(np.float32)) for s in ("train", "val")}
     module = _HeadsModule(head, data, lr, patience, eval_every)
     trainer = pl.Trainer(
@@ -133,5 +163,10 @@ def fit_heads(
     trainer.fit(module, train_dataloaders=steps)
     head.eval()
     with torch.no_grad():
-        scores = {s: head(t).numpy() for s, t in x.items()}
-    return head, scores, module.steps_run
+        return head, {s: head.logits(t).numpy() for s, t in z.items()}, module.steps_run
+
+
+def _scores(head: BatchedHead, x: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    head.eval()
+    with torch.no_grad():
+        return {s: head(t).numpy() for s, t in x.items()}

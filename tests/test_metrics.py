@@ -30,3 +30,24 @@ def test_evaluate_uses_the_val_threshold_on_test():
     m = evaluate(scores, ys, "balanced", 0.05)
     assert m["val_fp"] == 0 and m["val_fn"] == 0
     assert m["test_fn"] == pytest.approx(1 / 3) and m["test_fp"] == 0
+
+
+def test_k_of_n_smoothing_is_causal():
+    from autocrop.metrics import smooth_k_of_n
+
+    pred = np.array([0, 1, 0, 1, 1, 0, 0, 0, 1, 0])
+    assert smooth_k_of_n(pred, 2, 3).tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0]
+    assert smooth_k_of_n(pred, 1, 1).tolist() == pred.tolist()
+    with pytest.raises(ValueError, match="k <= n"):
+        smooth_k_of_n(pred, 4, 3)
+
+
+def test_event_metrics():
+    from autocrop.metrics import event_metrics, events
+
+    y = np.array([0, 1, 1, 1, 0, 0, 1, 1, 0, 0])
+    assert events(y) == [(1, 4), (6, 8)]
+    pred = np.array([0, 0, 1, 0, 0, 1, 0, 0, 0, 0])  # hits event 1 only, one false alarm
+    m = event_metrics(y, pred)
+    assert m["event_recall"] == 0.5 and m["frame_precision"] == 0.5 and m["event_f1"] == pytest.approx(0.5)
+    assert m["events"] == 2
