@@ -50,6 +50,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--study", help="study name (default: the config's name)")
     c.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
     c.add_argument("--all", action="store_true", help="every complete trial, not only the Pareto front")
+    c = command("select", "retrain the cheapest Pareto trial meeting an FN/FP rule, register it in MLflow, set an alias")
+    c.add_argument("--max-fn", type=float, required=True, help="highest acceptable val FN rate, e.g. 0.1")
+    c.add_argument("--max-fp", type=float, required=True, help="highest acceptable val FP rate, e.g. 0.05")
+    c.add_argument("--study", help="study name (default: the config's name)")
+    c.add_argument("--alias", default="champion", help="Model Registry alias to set (default: champion)")
+    c.add_argument("--model-name", help="registered model name (default: the study name)")
+    c = command("export", "write an edge bundle (manifest.json, head.safetensors, head.onnx) for a trial or an alias")
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trial", type=int, help="trial number (negative: a pooled baseline, see report)")
+    which.add_argument("--alias", help="Model Registry alias set by `autocrop select`")
+    c.add_argument("--out", required=True, help="bundle folder to create (must not exist or be empty)")
+    c.add_argument("--study", help="study name (default: the config's name)")
+    c.add_argument("--model-name", help="registered model name for --alias (default: the study name)")
     return p
 
 
@@ -130,20 +143,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import optuna
-
-    from autocrop.errors import ConfigError
     from autocrop.report import FIELDS, best_row, format_table, report_rows
-    from autocrop.search import open_study, storage_url
 
     cfg = _config(args)
-    name = args.study or cfg.study_name
-    try:
-        study = open_study(cfg, name, create=False)
-    except KeyError:
-        names = optuna.study.get_all_study_names(storage_url(cfg))
-        raise ConfigError(f"{args.config}: no study `{name}` in {storage_url(cfg)}; run `autocrop search` first "
-                          f"(studies there: {', '.join(names) or 'none'})") from None
+    study = _study(cfg, args)
     rows = report_rows(study, everything=args.all)
     if args.json:
         keep = (*FIELDS, "pareto", "cells", "pooled", "hparams", "threshold", "val_auc", "test_auc")
@@ -154,7 +157,100 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"layers": cmd_layers, "extract": cmd_extract, "search": cmd_search, "report": cmd_report}
+def _study(cfg, args):
+    import optuna
+
+    from autocrop.errors import ConfigError
+    from autocrop.search import open_study, storage_url
+
+    name = args.study or cfg.study_name
+    try:
+        return open_study(cfg, name, create=False)
+    except KeyError:
+        names = optuna.study.get_all_study_names(storage_url(cfg))
+        raise ConfigError(f"{args.config}: no study `{name}` in {storage_url(cfg)}; run `autocrop search` first "
+                          f"(studies there: {', '.join(names) or 'none'})") from None
+
+
+def _retrained(cfg, study, rec):
+    """The record's head trained again on the cached features, and the bundle manifest."""
+    from autocrop.dataset import prepare
+    from autocrop.search import Evaluator
+    from autocrop.select import manifest_for
+
+    data = prepare(cfg)
+    data.store.extract([rec["layer"]], progress=False)
+    fresh = Evaluator(data, cfg).retrain(rec)
+    head = fresh.pop("_head")
+    fresh.pop("_val_scores")
+    return head, manifest_for(fresh, cfg, data, study.study_name), fresh
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from autocrop.export import write_bundle
+    from autocrop.select import select_trial
+    from autocrop.tracking import Tracker
+
+    cfg = _config(args)
+    study = _study(cfg, args)
+    rec = select_trial(study, args.max_fn, args.max_fp)
+    head, manifest, fresh = _retrained(cfg, study, rec)
+    name = args.model_name or study.study_name
+    tracker = Tracker(cfg.tracking.dir, cfg.tracking.experiment)
+    with tempfile.TemporaryDirectory(dir=cfg.tracking.dir) as tmp:
+        bundle = write_bundle(Path(tmp) / "bundle", head, manifest)
+        parent = tracker.study_run(study.study_name, {})
+        _run, version = tracker.register_model(parent, study.study_name, bundle, name, args.alias,
+                                               {"study": study.study_name, "trial": str(rec["number"])})
+        tracker.finish(parent)
+    print(f"selected trial {rec['number']}: {rec['layer']} crop {rec['crop']} {rec['head']}, {rec['cost_madds']:,} MACs, "
+          f"val FN {fresh['val_fn']:.3f} FP {fresh['val_fp']:.3f}, test FN {fresh['test_fn']:.3f} FP {fresh['test_fp']:.3f}")
+    print(f"registered model `{name}` version {version} with alias `{args.alias}`")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from autocrop.errors import DataError
+    from autocrop.export import load_bundle, write_bundle
+    from autocrop.select import find_trial
+
+    cfg = _config(args)
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: folder exists and is not empty; choose a new --out or remove it")
+    if args.trial is not None:
+        study = _study(cfg, args)
+        head, manifest, _ = _retrained(cfg, study, find_trial(study, args.trial))
+        write_bundle(out, head, manifest)
+    else:
+        from autocrop.tracking import Tracker
+
+        tracker = Tracker(cfg.tracking.dir, cfg.tracking.experiment)
+        with tempfile.TemporaryDirectory() as tmp:
+            src = tracker.bundle_for_alias(args.model_name or args.study or cfg.study_name, args.alias, Path(tmp))
+            load_bundle(src)  # verify before copying out
+            out.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+            shutil.copytree(src, staging, dirs_exist_ok=True)
+            if out.exists():
+                out.rmdir()
+            staging.rename(out)
+    bundle = load_bundle(out)
+    m = bundle.manifest
+    print(f"{out}: trial {m['trial']} of `{m['study']}`: {m['layer']} cells {m['cells']} {m['head']['kind']}, "
+          f"threshold {m['threshold']:.4f}, {m['cost_madds']:,} MACs; checksums verified")
+    return 0
+
+
+_COMMANDS = {"layers": cmd_layers, "extract": cmd_extract, "search": cmd_search, "report": cmd_report,
+             "select": cmd_select, "export": cmd_export}
 
 if __name__ == "__main__":
     sys.exit(main())

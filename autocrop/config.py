@@ -105,6 +105,7 @@ class Search(_Strict):
 class Tracking(_Strict):
     dir: Path = Path("mlruns")  # MLflow home: sqlite db + artifacts; relative to the working dir
     experiment: str = "autocrop"  # MLflow experiment name
+    trial_plots: bool = True  # log each trial's crop overlay and ROC curve (PNG) to its run
 
 
 class Config(_Strict):

@@ -13,7 +13,8 @@ import optuna
 from tqdm import tqdm
 
 from autocrop.config import Config
-from autocrop.crops import FULL_FRAME
+from autocrop.crops import FULL_FRAME, Crop
+from autocrop.plots import study_figures, trial_figures
 from autocrop.dataset import QueryData
 from autocrop.heads import get_head, head_madds
 from autocrop.metrics import evaluate
@@ -79,8 +80,9 @@ class Evaluator:
             return {s: flat[window_rows(r, window)].reshape(len(r), -1) for s, r in self.data.splits.items()}, shape, cells
         return {s: flat[r] for s, r in self.data.splits.items()}, shape, cells
 
-    def run(self, specs: Sequence[TrialSpec], seeds: Sequence[int], pooled: bool = False) -> list[dict[str, Any]]:
-        """Train every spec, stacking those that can share a run; one record each."""
+    def run(self, specs: Sequence[TrialSpec], seeds: Sequence[int], pooled: bool = False, keep: bool = False) -> list[dict[str, Any]]:
+        """Train every spec, stacking those that can share a run; one record each. With `keep`,
+        records also hold `_head` (the trained head alone) and `_val_scores` (not stored)."""
         prepared = [self.inputs(s, pooled) for s in specs]
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, spec in enumerate(specs):
@@ -109,7 +111,15 @@ class Evaluator:
                     "steps": steps,
                     **metrics,
                 }
+                if keep:
+                    out[i] |= {"_head": head.single(k), "_val_scores": scores["val"][k]}
         return out
+
+    def retrain(self, rec: dict[str, Any]) -> dict[str, Any]:
+        """Train a stored trial's head again (same spec, same seed: same weights and metrics)."""
+        spec = TrialSpec(rec["layer"], Crop(*rec["crop"]), rec["head"], dict(rec["hparams"]))
+        seed = self.cfg.search.seed if rec.get("baseline") else trial_seed(self.cfg, rec["number"])
+        return self.run([spec], [seed], pooled=bool(rec.get("pooled")), keep=True)[0] | {"number": rec["number"], "baseline": rec.get("baseline", False)}
 
 
 STACK_BYTES = 96 << 20  # stacked training inputs per Lightning run, to bound memory
@@ -209,15 +219,18 @@ def run_search(
         while done < trials:
             asked = [study.ask() for _ in range(min(cfg.search.batch, trials - done))]
             specs = [suggest(t, space) for t in asked]
-            seeds = [cfg.search.seed * 100_003 + t.number for t in asked]
-            for trial, rec in zip(asked, ev.run(specs, seeds), strict=True):
+            seeds = [trial_seed(cfg, t.number) for t in asked]
+            for trial, rec in zip(asked, ev.run(specs, seeds, keep=tracker is not None), strict=True):
                 rec |= {"number": trial.number, "baseline": False}
+                extras = {k: rec.pop(k) for k in [k for k in rec if k.startswith("_")]}
                 for key, value in rec.items():
                     trial.set_user_attr(key, value)
                 study.tell(trial, [rec[o] for o in OBJECTIVES])
                 if tracker is not None:
                     params, metrics = _record_to_mlflow(rec)
-                    tracker.trial_run(parent, study_name, f"trial-{trial.number}", params, metrics, {"baseline": "false"})
+                    run_id = tracker.trial_run(parent, study_name, f"trial-{trial.number}", params, metrics, {"baseline": "false"})
+                    if cfg.tracking.trial_plots:
+                        tracker.log_figures(run_id, trial_figures(rec, extras["_val_scores"], ev.ys["val"], data))
                 if on_trial is not None:
                     on_trial(rec)
             done += len(asked)
@@ -226,9 +239,14 @@ def run_search(
             bar.set_postfix(best_val_fn=f"{best['val_fn']:.3f}", val_fp=f"{best['val_fp']:.3f}")
     if tracker is not None:
         best = _best_of(trial_records(study), cfg.search.operating_point.target)
+        tracker.log_figures(parent, study_figures(study, data, cfg.search.operating_point.target))
         tracker.log_metrics(parent, {f"best_{k}": best[k] for k in ("val_fp", "val_fn", "test_fp", "test_fn", "cost_madds")} | {"n_trials": len(study.trials)})
         tracker.finish(parent)
     return study
+
+
+def trial_seed(cfg: Config, number: int) -> int:
+    return cfg.search.seed * 100_003 + number
 
 
 def trial_records(study: optuna.Study) -> list[dict[str, Any]]:

@@ -65,6 +65,47 @@ class Tracker:
     def log_artifact(self, run_id: str, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path=folder)
 
+    def log_figures(self, run_id: str, figures: Mapping[str, Any]) -> None:
+        """PNG artifacts from matplotlib figures (closed afterwards)."""
+        import matplotlib.pyplot as plt
+
+        for name, fig in figures.items():
+            self.client.log_figure(run_id, fig, name)
+            plt.close(fig)
+
+    def register_model(self, parent: str, study: str, bundle: Path, model_name: str, alias: str, tags: Mapping[str, str]) -> tuple[str, str]:
+        """Log the bundle's ONNX head as an MLflow model (ONNX flavour: nothing pickled) in a
+        nested `model` run with the whole bundle as artifacts; register it and set `alias`."""
+        import mlflow
+        import mlflow.onnx
+        import onnx
+
+        run = self.client.create_run(self.experiment_id, run_name=f"model-{model_name}",
+                                     tags={"mlflow.parentRunId": parent, _STUDY_TAG: study, _ROLE_TAG: "model", **tags})
+        run_id = run.info.run_id
+        self.client.log_artifacts(run_id, str(bundle), artifact_path="bundle")
+        mlflow.set_tracking_uri(self.uri)
+        mlflow.set_registry_uri(self.uri)
+        with mlflow.start_run(run_id=run_id):
+            info = mlflow.onnx.log_model(onnx.load(str(bundle / "head.onnx")), name="head", registered_model_name=model_name)
+        version = str(info.registered_model_version)
+        self.client.set_registered_model_alias(model_name, alias, version)
+        for k, v in tags.items():
+            self.client.set_model_version_tag(model_name, version, k, v)
+        return run_id, version
+
+    def bundle_for_alias(self, model_name: str, alias: str, dest: Path) -> Path:
+        """Download the bundle logged with the model version that `alias` points to."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            mv = self.client.get_model_version_by_alias(model_name, alias)
+        except MlflowException:
+            from autocrop.errors import ConfigError
+
+            raise ConfigError(f"no model `{model_name}` with alias `{alias}` in {self.uri}; run `autocrop select` first") from None
+        return Path(self.client.download_artifacts(mv.run_id, "bundle", str(dest)))
+
     def finish(self, run_id: str) -> None:
         self.client.set_terminated(run_id)
 

@@ -1,0 +1,125 @@
+"""The edge bundle: manifest.json + head weights (safetensors) + the head as ONNX, checksummed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autocrop.errors import DataError
+
+__all__ = ["FORMAT_VERSION", "Bundle", "write_bundle", "load_bundle"]
+
+FORMAT_VERSION = 1
+HEAD_WEIGHTS = "head.safetensors"
+HEAD_ONNX = "head.onnx"
+MANIFEST = "manifest.json"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _export_onnx(head: Any, path: Path) -> None:
+    """The head (standardization included) as ONNX: features [N, D] float32 -> score [N]."""
+    import torch
+
+    class _One(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, features: torch.Tensor) -> torch.Tensor:
+            return self.inner(features[None])[0]
+
+    if not type(head).trainable:
+        raise DataError(f"{path.parent}: `{head.kind}` heads have no ONNX form (they search stored frames); export another head")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _One(head).eval(), (torch.zeros(2, head.dims[0]),), str(path), dynamo=False,
+            input_names=["features"], output_names=["score"], dynamic_axes={"features": {0: "n"}, "score": {0: "n"}},
+        )
+
+
+def write_bundle(out: Path, head: Any, manifest: dict[str, Any]) -> Path:
+    """Write the bundle into `out` atomically: a temporary folder renamed into place when complete."""
+    from autocrop.heads import save_head
+
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: folder exists and is not empty; choose a new --out or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+    try:
+        save_head(head, tmp / HEAD_WEIGHTS)
+        _export_onnx(head, tmp / HEAD_ONNX)
+        files = {name: _sha256(tmp / name) for name in (HEAD_WEIGHTS, HEAD_ONNX)}
+        body = {"format_version": FORMAT_VERSION, **manifest, "files": files}
+        (tmp / MANIFEST).write_text(json.dumps(body, indent=2, default=str))
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+@dataclass
+class Bundle:
+    """A verified bundle: its manifest and a scorer; torch is not needed to score."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def threshold(self) -> float:
+        return float(self.manifest["threshold"])
+
+    def session(self):
+        import onnxruntime as ort
+
+        return ort.InferenceSession(str(self.path / HEAD_ONNX), providers=["CPUExecutionProvider"])
+
+    def scores(self, features: np.ndarray, session: Any = None) -> np.ndarray:
+        """Scores for crop features [N, D] (or [N, C, h, w]) with ONNX Runtime."""
+        sess = session or self.session()
+        x = np.ascontiguousarray(features.reshape(len(features), -1), dtype=np.float32)
+        return sess.run(["score"], {"features": x})[0]
+
+    def head(self):
+        """The head as a torch module, from safetensors (never unpickled)."""
+        from autocrop.heads import load_head
+
+        return load_head(self.path / HEAD_WEIGHTS)
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Read and verify a bundle: format version and every file's checksum; refuse anything else."""
+    path = Path(path)
+    mf = path / MANIFEST
+    if not mf.is_file():
+        raise DataError(f"{path}: no {MANIFEST}; not an autocrop bundle (make one with `autocrop export`)")
+    try:
+        manifest = json.loads(mf.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{mf}: corrupt manifest ({exc}); export the bundle again") from None
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{mf}: format_version {manifest.get('format_version')!r}, this autocrop reads {FORMAT_VERSION}")
+    files = manifest.get("files") or {}
+    for name in (HEAD_WEIGHTS, HEAD_ONNX):
+        f = path / name
+        if name not in files or not f.is_file():
+            raise DataError(f"{path}: {name} is missing; the bundle is incomplete, export it again")
+        if _sha256(f) != files[name]:
+            raise DataError(f"{f}: checksum mismatch (tampered or truncated); refusing to load, export the bundle again")
+    return Bundle(path, manifest)

@@ -1,0 +1,140 @@
+"""select -> MLflow registry -> export -> verified load, ONNX parity, tamper refusal."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from autocrop.cli import main
+from autocrop.config import load_config
+from autocrop.crops import Crop
+from autocrop.dataset import prepare
+from autocrop.errors import DataError
+from autocrop.export import load_bundle
+from autocrop.tracking import tracking_uri
+from conftest import SPACE, write_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, shared_cache):
+    tmp = tmp_path_factory.mktemp("searched")
+    space = {**SPACE, "heads": {**SPACE["heads"], "conv": {"l2": 1e-4, "filters": 4}}}
+    cfg = write_config(tmp, space=space, cache_dir=str(shared_cache))
+    assert main(["search", str(cfg), "--quiet", "--trials", "12"]) == 0
+    return cfg
+
+
+def _features(cfg_path, manifest) -> np.ndarray:
+    data = prepare(load_config(cfg_path))
+    if manifest["pooled"]:
+        return data.store.pooled(manifest["layer"])
+    return data.store.crop(manifest["layer"], Crop(*manifest["crop"]))
+
+
+def test_select_registers_alias_and_export_roundtrip(searched, tmp_path, capsys):
+    assert main(["select", str(searched), "--max-fn", "1", "--max-fp", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "alias `champion`" in out
+    client = MlflowClient(tracking_uri(searched.parent / "mlruns"))
+    mv = client.get_model_version_by_alias("car-test", "champion")
+    assert mv.tags["study"] == "car-test"
+
+    bundle_dir = tmp_path / "bundle"
+    assert main(["export", str(searched), "--alias", "champion", "--out", str(bundle_dir)]) == 0
+    b = load_bundle(bundle_dir)
+    m = b.manifest
+    assert m["format_version"] == 1 and m["trial"] == int(mv.tags["trial"])
+    assert m["backbone"]["model"] == "mobilenetv2_100" and len(m["backbone"]["weights_digest"]) == 16
+    assert {"layer", "cells", "head", "threshold", "smoothing", "cost_madds", "metrics", "files"} <= set(m)
+
+    # the selected trial is the cheapest Pareto trial (every trial meets a 1/1 rule)
+    import optuna
+
+    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{searched.parent / 'mlruns' / 'optuna.db'}")
+    assert m["cost_madds"] == min(t.user_attrs["cost_madds"] for t in study.best_trials)
+
+
+def test_select_nothing_qualifies_names_closest(searched, capsys):
+    assert main(["select", str(searched), "--max-fn", "0", "--max-fp", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "no Pareto trial" in err and "closest is trial" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("head", ["logistic", "mlp", "conv"])
+def test_onnx_parity_with_in_process_head(searched, tmp_path, head):
+    import optuna
+
+    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{searched.parent / 'mlruns' / 'optuna.db'}")
+    trials = [t for t in study.trials if t.user_attrs.get("head") == head]
+    if not trials:  # the sampler may not have drawn this head: the pooled baseline always exists
+        number = next(b["number"] for b in study.user_attrs["baselines"] if b["head"] == head)
+    else:
+        number = trials[0].number
+    out = tmp_path / f"b-{head}"
+    assert main(["export", str(searched), "--trial", str(number), "--out", str(out)]) == 0
+    b = load_bundle(out)
+    x = _features(searched, b.manifest)
+    onnx_scores = b.scores(x)
+    with torch.no_grad():
+        torch_scores = b.head()(torch.from_numpy(x.reshape(len(x), -1))[None])[0].numpy()
+    np.testing.assert_allclose(onnx_scores, torch_scores, atol=1e-5)
+    # the bundle reproduces the trial's decisions: same threshold, same val FP rate
+    data = prepare(load_config(searched))
+    rows = data.splits["val"]
+    pred = onnx_scores[rows] >= b.threshold
+    y = data.y[rows]
+    assert pred[y == 0].mean() == pytest.approx(b.manifest["metrics"]["val_fp"], abs=1e-9)
+
+
+def test_tampered_and_truncated_bundles_are_refused(searched, tmp_path, capsys):
+    good = tmp_path / "good"
+    assert main(["export", str(searched), "--trial", "0", "--out", str(good)]) == 0
+    tampered = tmp_path / "tampered"
+    shutil.copytree(good, tampered)
+    onnx_path = tampered / "head.onnx"
+    data = bytearray(onnx_path.read_bytes())
+    data[-5] ^= 0xFF
+    onnx_path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="checksum mismatch"):
+        load_bundle(tampered)
+    truncated = tmp_path / "truncated"
+    shutil.copytree(good, truncated)
+    w = truncated / "head.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+    with pytest.raises(DataError, match="checksum mismatch"):
+        load_bundle(truncated)
+    (truncated / "head.safetensors").unlink()
+    with pytest.raises(DataError, match="missing"):
+        load_bundle(truncated)
+    bad = tmp_path / "badmanifest"
+    shutil.copytree(good, bad)
+    m = json.loads((bad / "manifest.json").read_text())
+    m["format_version"] = 99
+    (bad / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(DataError, match="format_version 99"):
+        load_bundle(bad)
+
+
+def test_export_refuses_non_empty_out(searched, tmp_path, capsys):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "file").write_text("keep me")
+    assert main(["export", str(searched), "--trial", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (tmp_path / "x" / "file").read_text() == "keep me"
+
+
+def test_study_artifacts_logged(searched):
+    client = MlflowClient(tracking_uri(searched.parent / "mlruns"))
+    exp = client.get_experiment_by_name("autocrop")
+    parent = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("autocrop.role") == "study")
+    names = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"pareto.png", "hypervolume.png", "best_crops.png"} <= names
+    trial = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("baseline") == "false")
+    assert "crop_roc.png" in {a.path for a in client.list_artifacts(trial.info.run_id)}
