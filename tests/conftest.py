@@ -82,3 +82,15 @@ def shared_cache(tmp_path_factory) -> Path:
 def query(tmp_path, shared_cache) -> Path:
     """A small query config in tmp_path that reuses the session's feature cache."""
     return write_config(tmp_path, cache_dir=str(shared_cache))
+
+
+@pytest.fixture(scope="session")
+def searched(tmp_path_factory, shared_cache) -> Path:
+    """A small query searched once (12 trials, MLflow tracked); tests read it, never change it."""
+    from autocrop.cli import main
+
+    tmp = tmp_path_factory.mktemp("searched")
+    space = {**SPACE, "heads": {**SPACE["heads"], "conv": {"l2": 1e-4, "filters": 4}}}
+    cfg = write_config(tmp, space=space, cache_dir=str(shared_cache))
+    assert main(["search", str(cfg), "--quiet", "--trials", "12"]) == 0
+    return cfg

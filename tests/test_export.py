@@ -17,18 +17,8 @@ from autocrop.dataset import prepare
 from autocrop.errors import DataError
 from autocrop.export import load_bundle
 from autocrop.tracking import tracking_uri
-from conftest import SPACE, write_config
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def searched(tmp_path_factory, shared_cache):
-    tmp = tmp_path_factory.mktemp("searched")
-    space = {**SPACE, "heads": {**SPACE["heads"], "conv": {"l2": 1e-4, "filters": 4}}}
-    cfg = write_config(tmp, space=space, cache_dir=str(shared_cache))
-    assert main(["search", str(cfg), "--quiet", "--trials", "12"]) == 0
-    return cfg
 
 
 def _features(cfg_path, manifest) -> np.ndarray:
