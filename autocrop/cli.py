@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     c = command("search", "run an Optuna search over layer x crop x head; resumes a study of the same name")
     c.add_argument("--trials", type=int, help="trials to add (default: search.trials)")
     c.add_argument("--study", help="study name (default: the config's name)")
-    c.add_argument("--sampler", help="paper | random | tpe | nsga2 (default: the space's)")
+    c.add_argument("--sampler", help="paper | random | tpe | nsga2 | rf | sparse (default: the space's)")
     c.add_argument("--no-mlflow", action="store_true", help="do not track runs in MLflow")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c = command("report", "print the Pareto front and the pooled-feature baselines of a study")
@@ -99,13 +99,19 @@ def _space_and_data(args: argparse.Namespace, need_trainable: bool = True):
 def cmd_layers(args: argparse.Namespace) -> int:
     from autocrop.backbone import build_backbone
 
+    from autocrop.receptive import receptive_fields
+
     cfg = _config(args)
     bb = build_backbone(cfg.backbone)
     h, w = cfg.backbone.input_size
-    print(f"{cfg.backbone.model} at {h}x{w} (weights {bb.weights_digest})")
-    print(f"{'layer':<12} {'channels':>8} {'stride':>6} {'size HxW':>9}")
+    fields = receptive_fields(bb)
+    print(f"{cfg.backbone.model} at {h}x{w} (weights {bb.weights_digest}); receptive field in input pixels: "
+          "cell (i, j) sees rows start+i*stride .. +size-1")
+    print(f"{'layer':<12} {'channels':>8} {'stride':>6} {'size HxW':>9} {'RF size':>9} {'RF start':>9}")
     for info in bb.layers().values():
-        print(f"{info.name:<12} {info.channels:>8} {info.stride:>6} {info.height:>4}x{info.width:<4}")
+        rf = fields[info.name]
+        print(f"{info.name:<12} {info.channels:>8} {info.stride:>6} {info.height:>4}x{info.width:<4} "
+              f"{rf.size[0]:>4}x{rf.size[1]:<4} {rf.start[0]:>4},{rf.start[1]:<4}")
     return 0
 
 
@@ -124,9 +130,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     cfg, space, data, layers = _space_and_data(args)
     sampler = args.sampler or cfg.search.sampler or space.sampler
-    from autocrop.samplers import make_sampler
+    from autocrop.samplers import SAMPLERS, make_sampler
 
-    make_sampler(sampler, 0)  # fail on an unknown name before any work
+    if sampler not in SAMPLERS:
+        make_sampler(sampler, 0)  # raises the one-line error before any work
     print(f"{cfg.name}: {data.describe()}")
     data.store.extract(layers, progress=not args.quiet)
     tracker = None if args.no_mlflow else Tracker(cfg.tracking.dir, cfg.tracking.experiment)

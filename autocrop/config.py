@@ -88,10 +88,15 @@ class Smoothing(_Strict):
         return self
 
 
+class Constraints(_Strict):
+    max_fn: float | None = Field(None, ge=0, le=1)  # trials with val FN above this are infeasible
+    max_fp: float | None = Field(None, ge=0, le=1)  # trials with val FP above this are infeasible
+
+
 class Search(_Strict):
     space: Path = Path("../search_spaces/default.yaml")  # search space file, relative to the config
     trials: int = Field(40, ge=1)  # trials per `autocrop search` call (added to a resumed study)
-    sampler: str | None = None  # overrides the space's sampler: paper|random|tpe|nsga2
+    sampler: str | None = None  # overrides the space's sampler: paper|random|tpe|nsga2|rf|sparse
     seed: int = 0  # seeds sampler, training and splits: same seed, same study
     batch: int = Field(8, ge=1)  # trials asked at once and trained together
     study: str | None = None  # study name; defaults to the config's name
@@ -100,6 +105,8 @@ class Search(_Strict):
     patience: int = Field(30, ge=1)  # steps without val-loss improvement before stopping
     operating_point: OperatingPoint = OperatingPoint()
     smoothing: Smoothing = Smoothing()  # k-of-n voting for the event metrics
+    constraints: Constraints = Constraints()  # infeasible trials stay off the Pareto front
+    roi: list[tuple[float, float]] | None = None  # region of interest (pixels) for `rf`; default labels.region
 
 
 class Tracking(_Strict):

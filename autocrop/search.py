@@ -18,7 +18,8 @@ from autocrop.plots import study_figures, trial_figures
 from autocrop.dataset import QueryData
 from autocrop.heads import get_head, head_madds
 from autocrop.metrics import evaluate
-from autocrop.samplers import make_sampler
+from autocrop.samplers import NEEDS_ROI, PROPOSES, make_sampler, roi_targets
+from autocrop.samplers.sparse import sparse_proposals
 from autocrop.space import SearchSpace, TrialSpec, suggest
 from autocrop.train import Candidate, fit_heads
 
@@ -198,7 +199,10 @@ def run_search(
     on_trial: Callable[[dict[str, Any]], None] | None = None,
 ) -> optuna.Study:
     """Add `trials` trials to the study (resuming it if it exists), tracked in MLflow if given."""
-    study = open_study(cfg, study_name, make_sampler(sampler_name, cfg.search.seed))
+    study = open_study(cfg, study_name, make_sampler(sampler_name, cfg.search.seed, sampler_context(cfg, data, space, sampler_name)))
+    if sampler_name in PROPOSES and not study.trials:
+        for params in sparse_proposals(data, space):
+            study.enqueue_trial(params, skip_if_exists=True)
     study.set_user_attr("config", str(cfg.source_path))
     ev = Evaluator(data, cfg)
     parent = None
@@ -225,6 +229,11 @@ def run_search(
                 extras = {k: rec.pop(k) for k in [k for k in rec if k.startswith("_")]}
                 for key, value in rec.items():
                     trial.set_user_attr(key, value)
+                limits = cfg.search.constraints
+                if limits.max_fn is not None:
+                    trial.set_constraint("val_fn", rec["val_fn"] - limits.max_fn)
+                if limits.max_fp is not None:
+                    trial.set_constraint("val_fp", rec["val_fp"] - limits.max_fp)
                 study.tell(trial, [rec[o] for o in OBJECTIVES])
                 if tracker is not None:
                     params, metrics = _record_to_mlflow(rec)
@@ -243,6 +252,19 @@ def run_search(
         tracker.log_metrics(parent, {f"best_{k}": best[k] for k in ("val_fp", "val_fn", "test_fp", "test_fn", "cost_madds")} | {"n_trials": len(study.trials)})
         tracker.finish(parent)
     return study
+
+
+def sampler_context(cfg: Config, data: QueryData, space: SearchSpace, sampler: str) -> dict[str, Any]:
+    """What a sampler needs beyond its seed: for `rf`, crop targets from the ROI's receptive fields."""
+    roi = cfg.search.roi or cfg.labels.region
+    if sampler not in NEEDS_ROI or not roi:
+        return {}
+    from autocrop.receptive import receptive_fields
+
+    frame_hw = data.source.first_frame().shape[:2]
+    targets = roi_targets(receptive_fields(data.backbone), data.backbone.layers(), space.layers, roi,
+                          frame_hw, tuple(cfg.backbone.input_size))
+    return {"targets": targets}
 
 
 def trial_seed(cfg: Config, number: int) -> int:

@@ -19,7 +19,8 @@ ONE_LAYER = SPACE.model_copy(update={"layers": ["blocks.3.3"]})
 
 
 def _run(name: str, seed: int, space: SearchSpace, n: int = 24) -> list[dict]:
-    study = optuna.create_study(directions=["minimize"] * 3, sampler=make_sampler(name, seed))
+    targets = {layer: {"crop_cx": 0.2, "crop_cy": 0.8, "crop_w": 0.4, "crop_h": 0.3} for layer in space.layers}
+    study = optuna.create_study(directions=["minimize"] * 3, sampler=make_sampler(name, seed, {"targets": targets}))
     rng = np.random.default_rng(0)
 
     def objective(trial):
@@ -72,3 +73,15 @@ def test_unknown_sampler():
 
 def test_paper_sampler_is_a_real_optuna_sampler():
     assert isinstance(PaperSampler(seed=0), optuna.samplers.BaseSampler)
+
+
+def test_rf_sampler_concentrates_on_the_roi_cells():
+    params = _run("rf", 0, SPACE, n=200)
+    cx = np.array([p["crop_cx"] for p in params])
+    near = np.abs(cx - 0.2) < 0.15
+    assert near.mean() > 0.7  # most crops sit on the target; ~20 % explore with the paper's crops
+
+
+def test_rf_sampler_needs_a_roi():
+    with pytest.raises(ConfigError, match="needs a region of interest"):
+        make_sampler("rf", 0, {})

@@ -1,0 +1,81 @@
+"""Receptive-field-guided crops: sample around the feature cells whose fields cover the query's ROI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, FloatDistribution
+from optuna.samplers import BaseSampler, TPESampler
+from optuna.trial import FrozenTrial
+
+from autocrop.samplers.paper import PaperSampler
+from autocrop.space import CENTER_PARAMS, SIZE_PARAMS
+
+__all__ = ["ReceptiveFieldSampler", "roi_targets"]
+
+CropTarget = dict[str, float]  # crop_cx, crop_cy, crop_w, crop_h
+
+
+def roi_targets(fields: dict, infos: dict, layers: Sequence[str], roi: Sequence[tuple[float, float]],
+                frame_hw: tuple[int, int], input_hw: tuple[int, int]) -> dict[str, CropTarget]:
+    """Per layer, the normalized box of the cells whose receptive-field centres fall in the ROI's
+    bounding box (the nearest cell if none does)."""
+    xs, ys = [p[0] for p in roi], [p[1] for p in roi]
+    sy, sx = input_hw[0] / frame_hw[0], input_hw[1] / frame_hw[1]
+    x0, x1, y0, y1 = min(xs) * sx, max(xs) * sx, min(ys) * sy, max(ys) * sy
+    out = {}
+    for layer in layers:
+        rf, info = fields[layer], infos[layer]
+        rows = [r for r in range(info.height) if y0 <= rf.center(r, 0)[0] <= y1]
+        cols = [c for c in range(info.width) if x0 <= rf.center(0, c)[1] <= x1]
+        if not rows:
+            rows = [min(range(info.height), key=lambda r: abs(rf.center(r, 0)[0] - (y0 + y1) / 2))]
+        if not cols:
+            cols = [min(range(info.width), key=lambda c: abs(rf.center(0, c)[1] - (x0 + x1) / 2))]
+        r0, r1, c0, c1 = min(rows), max(rows) + 1, min(cols), max(cols) + 1
+        out[layer] = {"crop_cx": (c0 + c1) / 2 / info.width, "crop_cy": (r0 + r1) / 2 / info.height,
+                      "crop_w": (c1 - c0) / info.width, "crop_h": (r1 - r0) / info.height}
+    return out
+
+
+class ReceptiveFieldSampler(BaseSampler):
+    """Crop parameters ~ N(target, spread x target size) around the ROI's cells on the trial's
+    layer; with probability `explore` a trial takes the paper's random crop instead. Layer, head
+    and hyper-parameters come from Optuna's (independent) TPE."""
+
+    def __init__(self, targets: dict[str, CropTarget], seed: int | None = None, explore: float = 0.2, spread: float = 0.25):
+        self._targets, self._seed, self._explore, self._spread = targets, seed, explore, spread
+        self._paper = PaperSampler(seed=seed)
+        self._tpe = TPESampler(seed=seed, n_startup_trials=10)
+
+    def reseed_rng(self) -> None:
+        self._paper.reseed_rng()
+        self._tpe.reseed_rng()
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def _rng(self, trial: FrozenTrial, name: str) -> np.random.RandomState:
+        """One stream per (seed, trial, param): reproducible whatever order trials are asked in."""
+        return np.random.RandomState([self._seed or 0, trial.number, sum(map(ord, name))])
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        crop = param_name in (*CENTER_PARAMS, *SIZE_PARAMS)
+        if not crop or not isinstance(param_distribution, FloatDistribution):
+            return self._tpe.sample_independent(study, trial, param_name, param_distribution)
+        target = self._targets.get(trial.params.get("layer"))
+        explore = self._rng(trial, "explore").rand() < self._explore
+        if target is None or explore:
+            return self._paper.sample_independent(study, trial, param_name, param_distribution)
+        scale = target["crop_w" if param_name in ("crop_cx", "crop_w") else "crop_h"]
+        value = target[param_name] + self._rng(trial, param_name).normal(0, self._spread * scale)
+        return float(np.clip(value, param_distribution.low, param_distribution.high))
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: optuna.trial.TrialState, values: Sequence[float] | None) -> None:
+        self._tpe.after_trial(study, trial, state, values)
