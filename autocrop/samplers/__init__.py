@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import warnings
+
 import optuna
+
+# TPE's `group` (conditional head hyper-parameters) is stable in practice; keep its notice quiet
+warnings.filterwarnings("ignore", message=".*``group`` is an experimental feature.*")
 
 from autocrop.errors import ConfigError
 from autocrop.samplers.paper import PaperSampler
