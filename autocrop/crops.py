@@ -41,8 +41,15 @@ class Crop:
         c1 = max(c0 + 1, min(cols, math.ceil(self.x1 * cols)))
         return r0, r1, c0, c1
 
+    @classmethod
+    def from_cells(cls, cells: list[int] | tuple[int, ...], rows: int, cols: int) -> Crop:
+        """A box whose `cells(rows, cols)` are exactly `cells` (inset a quarter cell from each edge)."""
+        r0, r1, c0, c1 = cells
+        return cls((c0 + 0.25) / cols, (r0 + 0.25) / rows, (c1 - 0.25) / cols, (r1 - 0.25) / rows)
+
     def as_list(self) -> list[float]:
-        return [round(v, 4) for v in (self.x0, self.y0, self.x1, self.y1)]
+        """Full precision: a rounded box can land on a cell boundary and read other cells."""
+        return [float(v) for v in (self.x0, self.y0, self.x1, self.y1)]
 
 
 FULL_FRAME = Crop(0.0, 0.0, 1.0, 1.0)

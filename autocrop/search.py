@@ -118,9 +118,12 @@ class Evaluator:
 
     def retrain(self, rec: dict[str, Any]) -> dict[str, Any]:
         """Train a stored trial's head again (same spec, same seed: same weights and metrics)."""
-        spec = TrialSpec(rec["layer"], Crop(*rec["crop"]), rec["head"], dict(rec["hparams"]))
+        arr = self.data.store.load(rec["layer"])
+        crop = Crop.from_cells(rec["cells"], arr.shape[2], arr.shape[3]) if not rec.get("pooled") else FULL_FRAME
+        spec = TrialSpec(rec["layer"], crop, rec["head"], dict(rec["hparams"]))
         seed = self.cfg.search.seed if rec.get("baseline") else trial_seed(self.cfg, rec["number"])
-        return self.run([spec], [seed], pooled=bool(rec.get("pooled")), keep=True)[0] | {"number": rec["number"], "baseline": rec.get("baseline", False)}
+        fresh = self.run([spec], [seed], pooled=bool(rec.get("pooled")), keep=True)[0]
+        return fresh | {"crop": rec["crop"], "number": rec["number"], "baseline": rec.get("baseline", False)}
 
 
 STACK_BYTES = 96 << 20  # stacked training inputs per Lightning run, to bound memory

@@ -22,3 +22,8 @@ def test_cells_cover_box_and_at_least_one_cell():
 def test_invalid_box_rejected():
     with pytest.raises(ValueError, match="must hold"):
         Crop(0.5, 0.1, 0.4, 0.2)
+
+
+def test_from_cells_round_trips():
+    for cells in [(0, 1, 0, 1), (9, 15, 5, 10), (3, 8, 0, 20)]:
+        assert Crop.from_cells(cells, 15, 20).cells(15, 20) == cells

@@ -128,3 +128,19 @@ def test_study_artifacts_logged(searched):
     assert {"pareto.png", "hypervolume.png", "best_crops.png"} <= names
     trial = next(r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get("baseline") == "false")
     assert "crop_roc.png" in {a.path for a in client.list_artifacts(trial.info.run_id)}
+
+
+def test_retrained_trial_reproduces_the_stored_one(searched):
+    import optuna
+
+    from autocrop.search import Evaluator
+
+    cfg = load_config(searched)
+    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{searched.parent / 'mlruns' / 'optuna.db'}")
+    ev = Evaluator(prepare(cfg), cfg)
+    for t in study.trials[:4]:
+        rec = t.user_attrs
+        fresh = ev.retrain(rec)
+        assert fresh["cells"] == rec["cells"] and fresh["cost_madds"] == rec["cost_madds"]
+        for key in ("val_fp", "val_fn", "test_fp", "test_fn"):
+            assert fresh[key] == pytest.approx(rec[key], abs=1e-9), key
