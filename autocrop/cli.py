@@ -63,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="bundle folder to create (must not exist or be empty)")
     c.add_argument("--study", help="study name (default: the config's name)")
     c.add_argument("--model-name", help="registered model name for --alias (default: the study name)")
+    c = sub.add_parser("run", help="edge runtime: score footage with exported bundles, one backbone pass per frame",
+                       description="Print frame,<query#trial>... (1 = the query's smoothed decision fires) as CSV.")
+    c.add_argument("bundles", nargs="+", metavar="BUNDLE", help="bundle folders made by `autocrop export`")
+    src = c.add_mutually_exclusive_group(required=True)
+    src.add_argument("--frames", help="folder of jpg/png frames")
+    src.add_argument("--video", help="video file (PyAV)")
+    c.add_argument("--fps", type=float, help="sample the video at this rate")
+    c.add_argument("--weights", required=True, help="backbone weights the bundles were exported with (.safetensors/.pth, or hub)")
     return p
 
 
@@ -256,8 +264,24 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from autocrop.config import Footage
+    from autocrop.edge import EdgeRuntime
+    from autocrop.export import load_bundle
+    from autocrop.sources import open_source
+
+    rt = EdgeRuntime([load_bundle(Path(b)) for b in args.bundles], args.weights)
+    source = open_source(Footage(frames=args.frames and Path(args.frames), video=args.video and Path(args.video), fps=args.fps))
+    print("frame," + ",".join(rt.names))
+    for fid, decisions in rt.run(source.frames()):
+        print(f"{fid}," + ",".join(str(int(d)) for d in decisions), flush=True)
+    return 0
+
+
 _COMMANDS = {"layers": cmd_layers, "extract": cmd_extract, "search": cmd_search, "report": cmd_report,
-             "select": cmd_select, "export": cmd_export}
+             "select": cmd_select, "export": cmd_export, "run": cmd_run}
 
 if __name__ == "__main__":
     sys.exit(main())
