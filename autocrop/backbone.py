@@ -176,6 +176,20 @@ class Backbone:
                 h.remove()
         return out
 
+    def prefix_madds(self) -> dict[str, int]:
+        """Multiply-adds of one frame's backbone pass up to each layer (the cost shared by all queries)."""
+        if getattr(self, "_prefix", None) is None:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            h, w = self.spec.input_size
+            self._prefix = {}
+            for name in self.layer_names:
+                counter = FlopCounterMode(display=False)
+                with counter:
+                    self.tap(torch.zeros(1, 3, h, w), [name])
+                self._prefix[name] = counter.get_total_flops() // 2
+        return self._prefix
+
     def layers(self) -> dict[str, LayerInfo]:
         """Channels, size and stride of every tappable layer at the configured input size."""
         if self._info is None:

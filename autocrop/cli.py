@@ -115,11 +115,12 @@ def cmd_layers(args: argparse.Namespace) -> int:
     fields = receptive_fields(bb)
     print(f"{cfg.backbone.model} at {h}x{w} (weights {bb.weights_digest}); receptive field in input pixels: "
           "cell (i, j) sees rows start+i*stride .. +size-1")
-    print(f"{'layer':<12} {'channels':>8} {'stride':>6} {'size HxW':>9} {'RF size':>9} {'RF start':>9}")
+    prefix = bb.prefix_madds()
+    print(f"{'layer':<12} {'channels':>8} {'stride':>6} {'size HxW':>9} {'RF size':>9} {'RF start':>9} {'backbone MACs':>14}")
     for info in bb.layers().values():
         rf = fields[info.name]
         print(f"{info.name:<12} {info.channels:>8} {info.stride:>6} {info.height:>4}x{info.width:<4} "
-              f"{rf.size[0]:>4}x{rf.size[1]:<4} {rf.start[0]:>4},{rf.start[1]:<4}")
+              f"{rf.size[0]:>4}x{rf.size[1]:<4} {rf.start[0]:>4},{rf.start[1]:<4} {prefix[info.name]:>14,}")
     return 0
 
 

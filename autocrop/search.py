@@ -109,6 +109,8 @@ class Evaluator:
                     "hparams": {**head.hparams[k]},
                     "input_shape": list(shape),
                     "cost_madds": head_madds(spec.head, shape, head.hparams[k], n_train),
+                    "gather_elements": int(np.prod(shape)),  # values the crop reads from the cached map
+                    "backbone_madds": self.data.backbone.prefix_madds()[spec.layer],  # shared by every query
                     "steps": steps,
                     **metrics,
                 }

@@ -87,3 +87,12 @@ def test_pth_weights_load_without_unpickling(tmp_path):
     torch.save(bb.model.state_dict(), path)
     again = Backbone(Spec(**dict(CORAL, weights=str(path))))
     assert torch.equal(again.model.conv_stem.weight, bb.model.conv_stem.weight)
+
+
+def test_backbone_prefix_madds_match_the_published_count():
+    bb = Backbone(Spec(**CORAL, input_size=(224, 224)))
+    prefix = bb.prefix_madds()
+    values = list(prefix.values())
+    assert values == sorted(values)
+    # MobileNetV2 1.0/224 is published at ~300M multiply-adds; the 1001-class classifier is not in `final`
+    assert 290e6 < prefix["final"] < 310e6
