@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--trials", type=int, help="trials to add (default: search.trials)")
     c.add_argument("--study", help="study name (default: the config's name)")
     c.add_argument("--sampler", help="paper | random | tpe | nsga2 | rf | sparse (default: the space's)")
+    c.add_argument("--storage", help="Optuna storage URL shared by several workers, e.g. postgresql://user@host/db")
+    c.add_argument("--worker", type=int, help="this process's number when several search one study (seeds its sampler)")
     c.add_argument("--no-mlflow", action="store_true", help="do not track runs in MLflow")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c = command("report", "print the Pareto front and the pooled-feature baselines of a study")
@@ -133,6 +135,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    args.overrides += [f"search.storage={args.storage}"] * bool(args.storage) + [f"search.worker={args.worker}"] * (args.worker is not None)
     from autocrop.report import best_row, format_table, report_rows
     from autocrop.search import run_search
     from autocrop.tracking import Tracker, tracking_uri

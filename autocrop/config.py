@@ -98,6 +98,7 @@ class Search(_Strict):
     trials: int = Field(40, ge=1)  # trials per `autocrop search` call (added to a resumed study)
     sampler: str | None = None  # overrides the space's sampler: paper|random|tpe|nsga2|rf|sparse
     seed: int = 0  # seeds sampler, training and splits: same seed, same study
+    worker: int = Field(0, ge=0)  # distributed search: give each process on one storage its own number
     batch: int = Field(8, ge=1)  # trials asked at once and trained together
     study: str | None = None  # study name; defaults to the config's name
     storage: str | None = None  # Optuna storage URL; default sqlite under tracking.dir

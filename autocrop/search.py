@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -43,9 +44,18 @@ def storage_url(cfg: Config) -> str:
 def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | None = None, create: bool = True) -> optuna.Study:
     if not create:
         return optuna.load_study(study_name=name, storage=storage_url(cfg), sampler=sampler)
-    study = optuna.create_study(
-        study_name=name, storage=storage_url(cfg), sampler=sampler, directions=["minimize"] * 3, load_if_exists=True
-    )
+    from sqlalchemy.exc import DBAPIError
+
+    for attempt in range(5):
+        try:
+            study = optuna.create_study(
+                study_name=name, storage=storage_url(cfg), sampler=sampler, directions=["minimize"] * 3, load_if_exists=True
+            )
+            break
+        except DBAPIError:  # workers racing to create a fresh database's schema: the loser retries
+            if attempt == 4:
+                raise
+            time.sleep(0.5 + attempt)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(list(OBJECTIVES))
@@ -204,7 +214,8 @@ def run_search(
     on_trial: Callable[[dict[str, Any]], None] | None = None,
 ) -> optuna.Study:
     """Add `trials` trials to the study (resuming it if it exists), tracked in MLflow if given."""
-    study = open_study(cfg, study_name, make_sampler(sampler_name, cfg.search.seed, sampler_context(cfg, data, space, sampler_name)))
+    sampler_seed = cfg.search.seed + 7919 * cfg.search.worker  # workers sharing a study must not draw the same crops
+    study = open_study(cfg, study_name, make_sampler(sampler_name, sampler_seed, sampler_context(cfg, data, space, sampler_name)))
     if sampler_name in PROPOSES and not study.trials:
         for params in sparse_proposals(data, space):
             study.enqueue_trial(params, skip_if_exists=True)
