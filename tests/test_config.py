@@ -63,3 +63,9 @@ def test_bad_set_syntax(tmp_path):
 def test_split_fractions_must_sum_to_one(tmp_path):
     with pytest.raises(ConfigError, match="split.fractions"):
         load_config(write_config(tmp_path), ["split.fractions=[0.5, 0.5, 0.5]"])
+
+
+@pytest.mark.parametrize("name", ["right_lane.yaml", "video_csv.yaml"])
+def test_example_configs_validate(name):
+    cfg = load_config(ROOT / "examples" / name)
+    assert cfg.search.space.is_file()
