@@ -67,5 +67,10 @@ def test_split_fractions_must_sum_to_one(tmp_path):
 
 @pytest.mark.parametrize("name", ["right_lane.yaml", "video_csv.yaml"])
 def test_example_configs_validate(name):
+    from autocrop.backbone import Backbone
+    from autocrop.space import load_space
+
     cfg = load_config(ROOT / "examples" / name)
-    assert cfg.search.space.is_file()
+    space = load_space(cfg.search.space)
+    bb = Backbone(cfg.backbone.model_copy(update={"weights": "none"}))
+    bb.check_layers(space.layers, str(cfg.search.space))  # every layer exists in that model
