@@ -58,6 +58,9 @@ class EdgeRuntime:
             fmap = maps[b.manifest["layer"]].float().numpy()
             if b.manifest["pooled"]:
                 x = fmap.mean(axis=(2, 3))
+            elif b.manifest.get("cell_mask"):
+                rows, cols = np.array(b.manifest["cell_mask"]).T
+                x = fmap[:, :, rows, cols]
             else:
                 r0, r1, c0, c1 = b.manifest["cells"]
                 x = fmap[:, :, r0:r1, c0:c1]

@@ -36,6 +36,8 @@ def format_table(rows: list[dict[str, Any]], best: int | None = None) -> str:
     for r in rows:
         tag = "baseline" if r["baseline"] else ("*" if r["number"] == best else "") + str(r["number"])
         crop = "pooled (GAP)" if r.get("pooled") else ",".join(f"{v:.2f}" for v in r["crop"])
+        if r.get("cell_mask"):
+            crop = f"mask of {len(r['cell_mask'])} cells"
         lines.append(
             f"{tag:>8} {r['layer']:<11} {crop:<24} {r['head']:<9} {r['cost_madds']:>9,} "
             f"{r['val_fp']:>7.3f} {r['val_fn']:>7.3f} {r['test_fp']:>7.3f} {r['test_fn']:>7.3f}"

@@ -21,7 +21,7 @@ from autocrop.heads import get_head, head_madds
 from autocrop.metrics import evaluate
 from autocrop.samplers import NEEDS_ROI, PROPOSES, make_sampler, roi_targets
 from autocrop.samplers.sparse import sparse_proposals
-from autocrop.space import SearchSpace, TrialSpec, suggest
+from autocrop.space import MASK_ATTR, SearchSpace, TrialSpec, suggest
 from autocrop.train import Candidate, fit_heads
 
 __all__ = ["OBJECTIVES", "Evaluator", "open_study", "run_search", "storage_url", "baseline_layer"]
@@ -79,6 +79,10 @@ class Evaluator:
         if pooled:
             x = store.pooled(spec.layer)
             cells = [0, 1, 0, 1]
+        elif spec.mask:  # exactly the masked cells, as a (C, cells, 1) map
+            rows, cols = np.array(spec.mask).T
+            x = store.load(spec.layer)[:, :, rows, cols].astype(np.float32)[..., None]
+            cells = [int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1]
         else:
             x = store.crop(spec.layer, spec.crop)
             arr = store.load(spec.layer)
@@ -115,6 +119,7 @@ class Evaluator:
                     "crop": FULL_FRAME.as_list() if pooled else spec.crop.as_list(),
                     "cells": cells,
                     "pooled": pooled,
+                    **({"cell_mask": [list(c) for c in spec.mask]} if spec.mask and not pooled else {}),
                     "head": spec.head,
                     "hparams": {**head.hparams[k]},
                     "input_shape": list(shape),
@@ -132,7 +137,8 @@ class Evaluator:
         """Train a stored trial's head again (same spec, same seed: same weights and metrics)."""
         arr = self.data.store.load(rec["layer"])
         crop = Crop.from_cells(rec["cells"], arr.shape[2], arr.shape[3]) if not rec.get("pooled") else FULL_FRAME
-        spec = TrialSpec(rec["layer"], crop, rec["head"], dict(rec["hparams"]))
+        mask = tuple(map(tuple, rec["cell_mask"])) if rec.get("cell_mask") else None
+        spec = TrialSpec(rec["layer"], crop, rec["head"], dict(rec["hparams"]), mask)
         seed = self.cfg.search.seed if rec.get("baseline") else trial_seed(self.cfg, rec["number"])
         fresh = self.run([spec], [seed], pooled=bool(rec.get("pooled")), keep=True)[0]
         return fresh | {"crop": rec["crop"], "number": rec["number"], "baseline": rec.get("baseline", False)}
@@ -217,8 +223,8 @@ def run_search(
     sampler_seed = cfg.search.seed + 7919 * cfg.search.worker  # workers sharing a study must not draw the same crops
     study = open_study(cfg, study_name, make_sampler(sampler_name, sampler_seed, sampler_context(cfg, data, space, sampler_name)))
     if sampler_name in PROPOSES and not study.trials:
-        for params in sparse_proposals(data, space):
-            study.enqueue_trial(params, skip_if_exists=True)
+        for params, mask in sparse_proposals(data, space):
+            study.enqueue_trial(params, user_attrs={MASK_ATTR: mask} if mask else None, skip_if_exists=mask is None)
     study.set_user_attr("config", str(cfg.source_path))
     ev = Evaluator(data, cfg)
     parent = None

@@ -63,6 +63,7 @@ def manifest_for(rec: dict[str, Any], cfg: Config, data: QueryData, study: str) 
         "pooled": bool(rec.get("pooled")),
         "crop": rec["crop"],
         "cells": rec["cells"],
+        "cell_mask": rec.get("cell_mask"),  # when set, the head reads exactly these (row, col) cells
         "input_shape": rec["input_shape"],
         "head": {"kind": rec["head"], "hparams": rec["hparams"]},
         "threshold": rec["threshold"],

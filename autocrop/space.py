@@ -17,6 +17,7 @@ from autocrop.heads import HEADS
 
 __all__ = ["SearchSpace", "TrialSpec", "load_space", "suggest", "CENTER_PARAMS", "SIZE_PARAMS"]
 
+MASK_ATTR = "cell_mask"
 CENTER_PARAMS = ("crop_cx", "crop_cy")
 SIZE_PARAMS = ("crop_w", "crop_h")
 
@@ -59,6 +60,7 @@ class TrialSpec:
     crop: Crop
     head: str
     hparams: dict[str, Any] = field(default_factory=dict)
+    mask: tuple[tuple[int, int], ...] | None = None  # non-rectangular input: exactly these (row, col) cells
 
 
 def load_space(path: Path) -> SearchSpace:
@@ -92,4 +94,5 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> TrialSpec:
             hparams[name] = trial.suggest_categorical(pname, spec)
         else:
             hparams[name] = spec
-    return TrialSpec(layer, Crop.from_center(cx, cy, w, h), head, hparams)
+    mask = trial.user_attrs.get(MASK_ATTR)  # set by proposals enqueued with a cell mask (block-sparse)
+    return TrialSpec(layer, Crop.from_center(cx, cy, w, h), head, hparams, tuple(map(tuple, mask)) if mask else None)

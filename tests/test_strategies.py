@@ -42,9 +42,12 @@ def test_sparse_proposals_are_valid_enqueued_crops(query):
     data = prepare(cfg)
     space = load_space(cfg.search.space)
     props = sparse_proposals(data, space, per_layer=2)
-    assert props and {p["layer"] for p in props} <= set(space.layers)
-    for p in props:
+    assert props and {p["layer"] for p, _ in props} <= set(space.layers)
+    for p, mask in props:
         assert 0.1 <= p["crop_w"] <= 0.5 and 0.1 <= p["crop_cx"] <= 0.9
+        if mask is not None:  # a non-rectangular support: strictly fewer cells than its bounding box
+            rows, cols = np.array(mask).T
+            assert len(mask) < (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
 
 
 @pytest.mark.slow
@@ -53,7 +56,34 @@ def test_search_with_strategy_and_constraints(query, tmp_path, sampler):
     over = ["search.constraints.max_fp=0.05", "search.constraints.max_fn=0.3"]
     assert main(["search", str(query), "--quiet", "--no-mlflow", "--trials", "8", "--sampler", sampler, *[a for o in over for a in ("--set", o)]]) == 0
     study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
-    assert len(study.trials) == 8
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 8  # sparse may leave further proposals waiting in the queue for a resume
     for t in study.best_trials:  # only feasible trials on the front
         assert t.user_attrs["val_fp"] <= 0.05 and t.user_attrs["val_fn"] <= 0.3
-    assert all(set(t.constraints) == {"val_fn", "val_fp"} if isinstance(t.constraints, dict) else len(t.constraints) == 2 for t in study.trials)
+    assert all(set(t.constraints) == {"val_fn", "val_fp"} if isinstance(t.constraints, dict) else len(t.constraints) == 2 for t in done)
+
+
+@pytest.mark.slow
+def test_cell_mask_input_reads_exactly_its_cells(query, tmp_path):
+    """A non-rectangular candidate: cost counts only the masked cells; retrain, export and the edge agree."""
+    from autocrop.crops import Crop
+    from autocrop.export import load_bundle, write_bundle
+    from autocrop.heads import head_madds
+    from autocrop.search import Evaluator
+    from autocrop.select import manifest_for
+    from autocrop.space import TrialSpec
+
+    cfg = load_config(query)
+    data = prepare(cfg)
+    ev = Evaluator(data, cfg)
+    mask = ((5, 0), (6, 2), (7, 1))  # an L-ish set of cells on the 8x10 blocks.3.3 map
+    spec = TrialSpec("blocks.3.3", Crop(0, 0.6, 0.3, 0.9), "logistic", {"l2": 1e-3}, mask)
+    rec = ev.run([spec], [0])[0]
+    assert rec["input_shape"] == [64, 3, 1] and rec["cost_madds"] == head_madds("logistic", 64 * 3) == 192
+    assert rec["cell_mask"] == [[5, 0], [6, 2], [7, 1]] and rec["cells"] == [5, 8, 0, 3]
+    fresh = ev.retrain({**rec, "number": 0})
+    assert fresh["val_fn"] == rec["val_fn"] and fresh["test_fp"] == rec["test_fp"]
+    b = load_bundle(write_bundle(tmp_path / "b", fresh.pop("_head"), manifest_for(fresh, cfg, data, "s")))
+    x = data.store.load("blocks.3.3")[:, :, [5, 6, 7], [0, 2, 1]].astype(np.float32)
+    scores = b.scores(x)
+    assert ((scores[data.splits["val"]] >= b.threshold)[data.y[data.splits["val"]] == 0]).mean() == pytest.approx(rec["val_fp"])

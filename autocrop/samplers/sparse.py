@@ -49,15 +49,16 @@ def group_lasso_path(x: np.ndarray, y: np.ndarray, n_lambdas: int = 6, iters: in
     return supports
 
 
-def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = 4) -> list[dict[str, Any]]:
-    """Enqueue-ready parameter dicts: one crop per distinct support bounding box, per layer."""
+def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = 4) -> list[tuple[dict[str, Any], list[list[int]] | None]]:
+    """(params, cell mask) to enqueue: per distinct support, its bounding box as a crop, and when
+    the support does not fill that box, also the support itself as a non-rectangular cell mask."""
     rows = data.splits["train"]
     y = data.y[rows]
     head = next(iter(space.heads))
     hp = {f"{head}.{k}": (v.low * v.high) ** 0.5 if getattr(v, "log", False) else (v.low + v.high) / 2
           for k, v in space.heads[head].items() if hasattr(v, "low")}
     hp |= {f"{head}.{k}": v[0] for k, v in space.heads[head].items() if isinstance(v, list)}
-    out: list[dict[str, Any]] = []
+    out: list[tuple[dict[str, Any], list[list[int]] | None]] = []
     lo_c, hi_c = space.crop.center
     lo_s, hi_s = space.crop.size
     for layer in space.layers:
@@ -72,13 +73,16 @@ def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = 4) -> list[
                 continue
             seen.add(box)
             hh, ww = support.shape
-            out.append({
+            params = {
                 "layer": layer, "head": head, **hp,
                 "crop_cx": float(np.clip((box[2] + box[3]) / 2 / ww, lo_c, hi_c)),
                 "crop_cy": float(np.clip((box[0] + box[1]) / 2 / hh, lo_c, hi_c)),
                 "crop_w": float(np.clip((box[3] - box[2]) / ww, lo_s, hi_s)),
                 "crop_h": float(np.clip((box[1] - box[0]) / hh, lo_s, hi_s)),
-            })
+            }
+            out.append((params, None))
+            if support.sum() < (box[1] - box[0]) * (box[3] - box[2]):
+                out.append((params, [[int(i), int(j)] for i, j in zip(r, c, strict=True)]))
             if len(seen) >= per_layer:
                 break
     return out
