@@ -43,7 +43,8 @@ class EdgeRuntime:
                             f"{ref['weights_digest']}; pass the weights the bundles were exported with")
         self.bundles = list(bundles)
         self.sessions = [b.session() for b in self.bundles]
-        self.layers = sorted({b.manifest["layer"] for b in self.bundles}, key=self.backbone.layer_names.index)
+        needed = {b.manifest["layer"] for b in self.bundles} | {e["layer"] for b in self.bundles for e in b.manifest.get("extra_inputs") or []}
+        self.layers = sorted(needed, key=self.backbone.layer_names.index)
         self._votes = [deque(maxlen=b.manifest["smoothing"]["n"]) for b in self.bundles]
 
     @property
@@ -64,6 +65,13 @@ class EdgeRuntime:
             else:
                 r0, r1, c0, c1 = b.manifest["cells"]
                 x = fmap[:, :, r0:r1, c0:c1]
+            extra = b.manifest.get("extra_inputs") or []
+            if extra:  # several layers: flattened and concatenated in manifest order
+                parts = [x.reshape(len(x), -1)]
+                for e in extra:
+                    r0, r1, c0, c1 = e["cells"]
+                    parts.append(maps[e["layer"]].float().numpy()[:, :, r0:r1, c0:c1].reshape(len(x), -1))
+                x = np.concatenate(parts, axis=1)
             out[:, j] = b.scores(x, sess)
         return out
 

@@ -38,6 +38,8 @@ def format_table(rows: list[dict[str, Any]], best: int | None = None) -> str:
         crop = "pooled (GAP)" if r.get("pooled") else ",".join(f"{v:.2f}" for v in r["crop"])
         if r.get("cell_mask"):
             crop = f"mask of {len(r['cell_mask'])} cells"
+        if r.get("extra_inputs"):
+            crop += " + " + ",".join(e["layer"] for e in r["extra_inputs"])
         lines.append(
             f"{tag:>8} {r['layer']:<11} {crop:<24} {r['head']:<9} {r['cost_madds']:>9,} "
             f"{r['val_fp']:>7.3f} {r['val_fn']:>7.3f} {r['test_fp']:>7.3f} {r['test_fn']:>7.3f}"

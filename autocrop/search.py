@@ -21,7 +21,7 @@ from autocrop.heads import get_head, head_madds
 from autocrop.metrics import evaluate
 from autocrop.samplers import NEEDS_ROI, PROPOSES, make_sampler, roi_targets
 from autocrop.samplers.sparse import sparse_proposals
-from autocrop.space import MASK_ATTR, SearchSpace, TrialSpec, suggest
+from autocrop.space import SearchSpace, TrialSpec, suggest
 from autocrop.train import Candidate, fit_heads
 
 __all__ = ["OBJECTIVES", "Evaluator", "open_study", "run_search", "storage_url", "baseline_layer"]
@@ -89,6 +89,13 @@ class Evaluator:
             cells = list(spec.crop.cells(arr.shape[2], arr.shape[3]))
         shape: tuple[int, ...] = tuple(x.shape[1:])
         flat = x.reshape(len(x), -1)
+        if spec.extra:  # several layers: concatenated, read by flat heads only
+            if get_head(spec.head).spatial:
+                raise ValueError(f"`{spec.head}` heads read one map; inputs from several layers need a flat head")
+            parts = [flat] + [store.load(lay)[:, :, r0:r1, c0:c1].astype(np.float32).reshape(len(x), -1)
+                              for lay, (r0, r1, c0, c1) in spec.extra]
+            flat = np.concatenate(parts, axis=1)
+            shape = (flat.shape[1],)
         window = int(spec.hparams.get("window", 1)) if get_head(spec.head).spatial else 1
         if window > 1:
             shape = (window, *shape)
@@ -120,12 +127,13 @@ class Evaluator:
                     "cells": cells,
                     "pooled": pooled,
                     **({"cell_mask": [list(c) for c in spec.mask]} if spec.mask and not pooled else {}),
+                    **({"extra_inputs": [{"layer": lay, "cells": list(c)} for lay, c in spec.extra]} if spec.extra else {}),
                     "head": spec.head,
                     "hparams": {**head.hparams[k]},
                     "input_shape": list(shape),
                     "cost_madds": head_madds(spec.head, shape, head.hparams[k], n_train),
                     "gather_elements": int(np.prod(shape)),  # values the crop reads from the cached map
-                    "backbone_madds": self.data.backbone.prefix_madds()[spec.layer],  # shared by every query
+                    "backbone_madds": max(self.data.backbone.prefix_madds()[lay] for lay in (spec.layer, *(e[0] for e in spec.extra))),
                     "steps": steps,
                     **metrics,
                 }
@@ -138,7 +146,8 @@ class Evaluator:
         arr = self.data.store.load(rec["layer"])
         crop = Crop.from_cells(rec["cells"], arr.shape[2], arr.shape[3]) if not rec.get("pooled") else FULL_FRAME
         mask = tuple(map(tuple, rec["cell_mask"])) if rec.get("cell_mask") else None
-        spec = TrialSpec(rec["layer"], crop, rec["head"], dict(rec["hparams"]), mask)
+        extra = tuple((e["layer"], tuple(e["cells"])) for e in rec.get("extra_inputs", []))
+        spec = TrialSpec(rec["layer"], crop, rec["head"], dict(rec["hparams"]), mask, extra)
         seed = self.cfg.search.seed if rec.get("baseline") else trial_seed(self.cfg, rec["number"])
         fresh = self.run([spec], [seed], pooled=bool(rec.get("pooled")), keep=True)[0]
         return fresh | {"crop": rec["crop"], "number": rec["number"], "baseline": rec.get("baseline", False)}
@@ -223,8 +232,8 @@ def run_search(
     sampler_seed = cfg.search.seed + 7919 * cfg.search.worker  # workers sharing a study must not draw the same crops
     study = open_study(cfg, study_name, make_sampler(sampler_name, sampler_seed, sampler_context(cfg, data, space, sampler_name)))
     if sampler_name in PROPOSES and not study.trials:
-        for params, mask in sparse_proposals(data, space):
-            study.enqueue_trial(params, user_attrs={MASK_ATTR: mask} if mask else None, skip_if_exists=mask is None)
+        for params, attrs in sparse_proposals(data, space):
+            study.enqueue_trial(params, user_attrs=attrs or None, skip_if_exists=not attrs)
     study.set_user_attr("config", str(cfg.source_path))
     ev = Evaluator(data, cfg)
     parent = None

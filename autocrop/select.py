@@ -64,6 +64,7 @@ def manifest_for(rec: dict[str, Any], cfg: Config, data: QueryData, study: str) 
         "crop": rec["crop"],
         "cells": rec["cells"],
         "cell_mask": rec.get("cell_mask"),  # when set, the head reads exactly these (row, col) cells
+        "extra_inputs": rec.get("extra_inputs", []),  # more (layer, cells) concatenated after the first
         "input_shape": rec["input_shape"],
         "head": {"kind": rec["head"], "hparams": rec["hparams"]},
         "threshold": rec["threshold"],

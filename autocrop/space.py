@@ -18,6 +18,7 @@ from autocrop.heads import HEADS
 __all__ = ["SearchSpace", "TrialSpec", "load_space", "suggest", "CENTER_PARAMS", "SIZE_PARAMS"]
 
 MASK_ATTR = "cell_mask"
+EXTRA_ATTR = "extra_inputs"
 CENTER_PARAMS = ("crop_cx", "crop_cy")
 SIZE_PARAMS = ("crop_w", "crop_h")
 
@@ -61,6 +62,7 @@ class TrialSpec:
     head: str
     hparams: dict[str, Any] = field(default_factory=dict)
     mask: tuple[tuple[int, int], ...] | None = None  # non-rectangular input: exactly these (row, col) cells
+    extra: tuple[tuple[str, tuple[int, int, int, int]], ...] = ()  # more (layer, cells) read and concatenated
 
 
 def load_space(path: Path) -> SearchSpace:
@@ -95,4 +97,5 @@ def suggest(trial: optuna.Trial, space: SearchSpace) -> TrialSpec:
         else:
             hparams[name] = spec
     mask = trial.user_attrs.get(MASK_ATTR)  # set by proposals enqueued with a cell mask (block-sparse)
-    return TrialSpec(layer, Crop.from_center(cx, cy, w, h), head, hparams, tuple(map(tuple, mask)) if mask else None)
+    extra = tuple((e["layer"], tuple(e["cells"])) for e in trial.user_attrs.get(EXTRA_ATTR, []))
+    return TrialSpec(layer, Crop.from_center(cx, cy, w, h), head, hparams, tuple(map(tuple, mask)) if mask else None, extra)

@@ -43,8 +43,10 @@ def test_sparse_proposals_are_valid_enqueued_crops(query):
     space = load_space(cfg.search.space)
     props = sparse_proposals(data, space, per_layer=2)
     assert props and {p["layer"] for p, _ in props} <= set(space.layers)
-    for p, mask in props:
+    assert any("extra_inputs" in attrs for _, attrs in props)  # two-layer candidates too
+    for p, attrs in props:
         assert 0.1 <= p["crop_w"] <= 0.5 and 0.1 <= p["crop_cx"] <= 0.9
+        mask = attrs.get("cell_mask")
         if mask is not None:  # a non-rectangular support: strictly fewer cells than its bounding box
             rows, cols = np.array(mask).T
             assert len(mask) < (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
@@ -87,3 +89,32 @@ def test_cell_mask_input_reads_exactly_its_cells(query, tmp_path):
     x = data.store.load("blocks.3.3")[:, :, [5, 6, 7], [0, 2, 1]].astype(np.float32)
     scores = b.scores(x)
     assert ((scores[data.splits["val"]] >= b.threshold)[data.y[data.splits["val"]] == 0]).mean() == pytest.approx(rec["val_fp"])
+
+
+@pytest.mark.slow
+def test_two_layer_input_costs_both_and_runs_on_the_edge(query, tmp_path):
+    from autocrop.crops import Crop
+    from autocrop.edge import EdgeRuntime
+    from autocrop.export import load_bundle, write_bundle
+    from autocrop.search import Evaluator
+    from autocrop.select import manifest_for
+    from autocrop.space import TrialSpec
+    from conftest import WEIGHTS
+
+    cfg = load_config(query)
+    data = prepare(cfg)
+    ev = Evaluator(data, cfg)
+    crop = Crop.from_cells((5, 8, 0, 3), 8, 10)  # blocks.3.3: 64 channels x 3 x 3
+    spec = TrialSpec("blocks.3.3", crop, "logistic", {"l2": 1e-3}, None, (("blocks.5.2", (2, 4, 0, 2)),))  # + 160 x 2 x 2
+    rec = ev.run([spec], [0])[0]
+    assert rec["cost_madds"] == 64 * 9 + 160 * 4
+    assert rec["extra_inputs"] == [{"layer": "blocks.5.2", "cells": [2, 4, 0, 2]}]
+    fresh = ev.retrain({**rec, "number": 0})
+    assert fresh["test_fn"] == rec["test_fn"]
+    b = load_bundle(write_bundle(tmp_path / "b", fresh.pop("_head"), manifest_for(fresh, cfg, data, "s")))
+    rows = np.arange(0, len(data.ids), 25)
+    frames = [f for _, f in data.source.frames([int(data.ids[r]) for r in rows])]
+    live = EdgeRuntime([b], str(WEIGHTS / "model.safetensors")).scores(frames)[:, 0]
+    a = data.store.load("blocks.3.3")[rows][:, :, 5:8, 0:3].astype(np.float32).reshape(len(rows), -1)
+    c = data.store.load("blocks.5.2")[rows][:, :, 2:4, 0:2].astype(np.float32).reshape(len(rows), -1)
+    np.testing.assert_allclose(live, b.scores(np.concatenate([a, c], axis=1)), atol=0.02 * (1 + np.abs(live).max()))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autocrop.space import SearchSpace
+from autocrop.space import EXTRA_ATTR, MASK_ATTR, SearchSpace
 
 __all__ = ["group_lasso_path", "sparse_proposals"]
 
@@ -49,16 +49,18 @@ def group_lasso_path(x: np.ndarray, y: np.ndarray, n_lambdas: int = 6, iters: in
     return supports
 
 
-def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = 4) -> list[tuple[dict[str, Any], list[list[int]] | None]]:
-    """(params, cell mask) to enqueue: per distinct support, its bounding box as a crop, and when
-    the support does not fill that box, also the support itself as a non-rectangular cell mask."""
+def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = 4) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(params, user attrs) to enqueue. Per distinct support: its bounding box as a crop; when the
+    support does not fill that box, also the support itself as a cell mask; and, across layers,
+    pairs of supports read together (the first layer's crop plus the second's cells)."""
     rows = data.splits["train"]
     y = data.y[rows]
     head = next(iter(space.heads))
     hp = {f"{head}.{k}": (v.low * v.high) ** 0.5 if getattr(v, "log", False) else (v.low + v.high) / 2
           for k, v in space.heads[head].items() if hasattr(v, "low")}
     hp |= {f"{head}.{k}": v[0] for k, v in space.heads[head].items() if isinstance(v, list)}
-    out: list[tuple[dict[str, Any], list[list[int]] | None]] = []
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    first_box: dict[str, tuple[dict[str, Any], tuple[int, int, int, int]]] = {}
     lo_c, hi_c = space.crop.center
     lo_s, hi_s = space.crop.size
     for layer in space.layers:
@@ -80,9 +82,13 @@ def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = 4) -> list[
                 "crop_w": float(np.clip((box[3] - box[2]) / ww, lo_s, hi_s)),
                 "crop_h": float(np.clip((box[1] - box[0]) / hh, lo_s, hi_s)),
             }
-            out.append((params, None))
+            out.append((params, {}))
+            first_box.setdefault(layer, (params, box))
             if support.sum() < (box[1] - box[0]) * (box[3] - box[2]):
-                out.append((params, [[int(i), int(j)] for i, j in zip(r, c, strict=True)]))
+                out.append((params, {MASK_ATTR: [[int(i), int(j)] for i, j in zip(r, c, strict=True)]}))
             if len(seen) >= per_layer:
                 break
+    layers = [lay for lay in space.layers if lay in first_box]
+    for a, b in zip(layers, layers[1:], strict=False):  # neighbouring layers, each at its sparsest support
+        out.append((first_box[a][0], {EXTRA_ATTR: [{"layer": b, "cells": list(first_box[b][1])}]}))
     return out
