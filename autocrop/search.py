@@ -184,7 +184,7 @@ def window_rows(rows: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def _best_of(records: list[dict[str, Any]], target: float) -> dict[str, Any]:
+def best_of(records: list[dict[str, Any]], target: float) -> dict[str, Any]:
     """Lowest val FN among records meeting the val FP target (else lowest FP + FN), cheapest on ties."""
     ok = [r for r in records if r["val_fp"] <= target + 1e-9] or records
     return min(ok, key=lambda r: (r["val_fn"], r["val_fp"], r["cost_madds"]))
@@ -198,7 +198,7 @@ def run_baselines(ev: Evaluator, space: SearchSpace, seed: int) -> list[dict[str
         fixed = {k: v for k, v in space.heads[head].items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
         specs = [TrialSpec(layer, FULL_FRAME, head, {**fixed, "l2": l2}) for l2 in BASELINE_L2]
         recs = ev.run(specs, [seed] * len(specs), pooled=True)
-        best = _best_of(recs, ev.cfg.search.operating_point.target)
+        best = best_of(recs, ev.cfg.search.operating_point.target)
         out.append({**best, "number": -(n + 1), "baseline": True})
     return out
 
@@ -275,10 +275,10 @@ def run_search(
                     on_trial(rec)
             done += len(asked)
             bar.update(len(asked))
-            best = _best_of(trial_records(study), cfg.search.operating_point.target)
+            best = best_of(trial_records(study), cfg.search.operating_point.target)
             bar.set_postfix(best_val_fn=f"{best['val_fn']:.3f}", val_fp=f"{best['val_fp']:.3f}")
     if tracker is not None:
-        best = _best_of(trial_records(study), cfg.search.operating_point.target)
+        best = best_of(trial_records(study), cfg.search.operating_point.target)
         tracker.log_figures(parent, study_figures(study, data, cfg.search.operating_point.target))
         tracker.log_metrics(parent, {f"best_{k}": best[k] for k in ("val_fp", "val_fn", "test_fp", "test_fn", "cost_madds")} | {"n_trials": len(study.trials)})
         tracker.finish(parent)

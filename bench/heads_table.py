@@ -17,7 +17,7 @@ from common import REGION, ROOT, car_query
 
 from autocrop.crops import Crop
 from autocrop.heads import HEADS
-from autocrop.search import BASELINE_L2, Evaluator, _best_of
+from autocrop.search import BASELINE_L2, Evaluator, best_of
 from autocrop.space import TrialSpec
 
 HP = {"mlp": {"hidden": 200}, "conv": {"filters": 8}, "temporal": {"window": 5, "hidden": 16}, "knn": {"k": 5}}
@@ -39,7 +39,7 @@ def main() -> None:
             l2s = (None,) if kind == "knn" else BASELINE_L2
             specs = [TrialSpec(layer, crop, kind, {**HP.get(kind, {}), **({} if l2 is None else {"l2": l2})}) for l2 in l2s]
             ev.cfg.search.smoothing.k, ev.cfg.search.smoothing.n = 2, 3
-            r = _best_of(ev.run(specs, [0] * len(specs), pooled=pooled), target)
+            r = best_of(ev.run(specs, [0] * len(specs), pooled=pooled), target)
             where = f"pooled `{layer}`" if pooled else f"`{layer}` crop {r['cells']}"
             lines.append(f"| {where} | {kind} | {r['cost_madds']:,} | {r['val_fp']:.3f} | {r['val_fn']:.3f} | "
                          f"{r['test_fp']:.3f} | {r['test_fn']:.3f} | {r['test_event_recall']:.2f} |")
