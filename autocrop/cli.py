@@ -142,10 +142,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     cfg, space, data, layers = _space_and_data(args)
     sampler = args.sampler or cfg.search.sampler or space.sampler
-    from autocrop.samplers import SAMPLERS, make_sampler
+    from autocrop.samplers import check_sampler
 
-    if sampler not in SAMPLERS:
-        make_sampler(sampler, 0)  # raises the one-line error before any work
+    check_sampler(sampler)  # the one-line error before any work
     print(f"{cfg.name}: {data.describe()}")
     data.store.extract(layers, progress=not args.quiet)
     tracker = None if args.no_mlflow else Tracker(cfg.tracking.dir, cfg.tracking.experiment)
@@ -232,17 +231,16 @@ def cmd_select(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import shutil
     import tempfile
     from pathlib import Path
 
     from autocrop.errors import DataError
-    from autocrop.export import load_bundle, write_bundle
+    from autocrop.export import copy_bundle, load_bundle, write_bundle
     from autocrop.select import find_trial
 
     cfg = _config(args)
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
+    if out.exists() and any(out.iterdir()):  # before retraining or downloading anything
         raise DataError(f"{out}: folder exists and is not empty; choose a new --out or remove it")
     if args.trial is not None:
         study = _study(cfg, args)
@@ -254,13 +252,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         tracker = Tracker(cfg.tracking.dir, cfg.tracking.experiment)
         with tempfile.TemporaryDirectory() as tmp:
             src = tracker.bundle_for_alias(args.model_name or args.study or cfg.study_name, args.alias, Path(tmp))
-            load_bundle(src)  # verify before copying out
-            out.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
-            shutil.copytree(src, staging, dirs_exist_ok=True)
-            if out.exists():
-                out.rmdir()
-            staging.rename(out)
+            copy_bundle(src, out)
     bundle = load_bundle(out)
     m = bundle.manifest
     print(f"{out}: trial {m['trial']} of `{m['study']}`: {m['layer']} cells {m['cells']} {m['head']['kind']}, "

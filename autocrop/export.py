@@ -16,7 +16,7 @@ import numpy as np
 
 from autocrop.errors import DataError
 
-__all__ = ["FORMAT_VERSION", "Bundle", "write_bundle", "load_bundle"]
+__all__ = ["FORMAT_VERSION", "Bundle", "write_bundle", "copy_bundle", "load_bundle"]
 
 FORMAT_VERSION = 1
 HEAD_WEIGHTS = "head.safetensors"
@@ -50,28 +50,51 @@ def _export_onnx(head: Any, path: Path) -> None:
         )
 
 
+def _staging(out: Path) -> Path:
+    """A fresh temporary folder beside `out`, after refusing a non-empty `out`."""
+    if out.exists() and any(out.iterdir()):
+        raise DataError(f"{out}: folder exists and is not empty; choose a new --out or remove it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+
+
+def _publish(tmp: Path, out: Path) -> Path:
+    """Rename a complete bundle into place: `out` never holds half a bundle."""
+    if out.exists():
+        out.rmdir()
+    os.replace(tmp, out)
+    return out
+
+
 def write_bundle(out: Path, head: Any, manifest: dict[str, Any]) -> Path:
     """Write the bundle into `out` atomically: a temporary folder renamed into place when complete."""
     from autocrop.heads import save_head
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise DataError(f"{out}: folder exists and is not empty; choose a new --out or remove it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+    tmp = _staging(out)
     try:
         save_head(head, tmp / HEAD_WEIGHTS)
         _export_onnx(head, tmp / HEAD_ONNX)
         files = {name: _sha256(tmp / name) for name in (HEAD_WEIGHTS, HEAD_ONNX)}
         body = {"format_version": FORMAT_VERSION, **manifest, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(body, indent=2, default=str))
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        return _publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+
+
+def copy_bundle(src: Path, out: Path) -> Path:
+    """Verify the bundle at `src`, then copy it to `out` atomically."""
+    load_bundle(src)
+    out = Path(out)
+    tmp = _staging(out)
+    try:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        return _publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 @dataclass

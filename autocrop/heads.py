@@ -74,10 +74,6 @@ class BatchedHead(nn.Module):
         """[K, N, width] standardized inputs -> [K, N] scores."""
         raise NotImplementedError
 
-    def l2(self) -> torch.Tensor:
-        """[K] squared norm of each head's weights (not biases)."""
-        return l2_of(dict(self.named_parameters()))
-
     def shared(self, name: str) -> Any:
         """A hyper-parameter that must be equal across stacked heads (it shapes the parameters)."""
         values = {hp[name] for hp in self.hparams}
@@ -265,9 +261,6 @@ class KNN(BatchedHead):
             knn.fit(self.train_x[k, :, :d].numpy(), self.train_y[k].numpy().astype(int))
             out[k] = torch.from_numpy(knn.predict_proba(z[k, :, :d].numpy())[:, -1] * int(self.hparams[k]["k"]))
         return out
-
-    def l2(self) -> torch.Tensor:
-        return torch.zeros(self.k)
 
     def single(self, k: int) -> BatchedHead:
         one = type(self)([self.shapes[k]], [self.hparams[k]], [0])

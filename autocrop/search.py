@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +226,6 @@ def run_search(
     study_name: str,
     tracker: Any | None = None,
     progress: bool = True,
-    on_trial: Callable[[dict[str, Any]], None] | None = None,
 ) -> optuna.Study:
     """Add `trials` trials to the study (resuming it if it exists), tracked in MLflow if given."""
     sampler_seed = cfg.search.seed + 7919 * cfg.search.worker  # workers sharing a study must not draw the same crops
@@ -248,6 +247,7 @@ def run_search(
             if tracker is not None:
                 params, metrics = _record_to_mlflow(rec)
                 tracker.trial_run(parent, study_name, f"baseline-{rec['head']}", params, metrics, {"baseline": "true"})
+    records = trial_records(study)  # read once; the loop appends what it tells
     bar = tqdm(total=trials, unit="trial", desc=f"search {study_name} ({sampler_name})", disable=not progress, dynamic_ncols=True)
     done = 0
     with bar:
@@ -271,14 +271,13 @@ def run_search(
                     run_id = tracker.trial_run(parent, study_name, f"trial-{trial.number}", params, metrics, {"baseline": "false"})
                     if cfg.tracking.trial_plots:
                         tracker.log_figures(run_id, trial_figures(rec, extras["_val_scores"], ev.ys["val"], data))
-                if on_trial is not None:
-                    on_trial(rec)
+                records.append(rec)
             done += len(asked)
             bar.update(len(asked))
-            best = best_of(trial_records(study), cfg.search.operating_point.target)
+            best = best_of(records, cfg.search.operating_point.target)
             bar.set_postfix(best_val_fn=f"{best['val_fn']:.3f}", val_fp=f"{best['val_fp']:.3f}")
-    if tracker is not None:
-        best = best_of(trial_records(study), cfg.search.operating_point.target)
+    if tracker is not None and records:
+        best = best_of(records, cfg.search.operating_point.target)
         tracker.log_figures(parent, study_figures(study, data, cfg.search.operating_point.target))
         tracker.log_metrics(parent, {f"best_{k}": best[k] for k in ("val_fp", "val_fn", "test_fp", "test_fn", "cost_madds")} | {"n_trials": len(study.trials)})
         tracker.finish(parent)

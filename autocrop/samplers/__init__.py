@@ -16,7 +16,7 @@ from autocrop.errors import ConfigError
 from autocrop.samplers.paper import PaperSampler
 from autocrop.samplers.rf import ReceptiveFieldSampler, roi_targets
 
-__all__ = ["SAMPLERS", "make_sampler", "PaperSampler", "ReceptiveFieldSampler", "roi_targets", "NEEDS_ROI", "PROPOSES"]
+__all__ = ["SAMPLERS", "check_sampler", "make_sampler", "PaperSampler", "ReceptiveFieldSampler", "roi_targets", "NEEDS_ROI", "PROPOSES"]
 
 SamplerFactory = Callable[[int, dict[str, Any]], optuna.samplers.BaseSampler]
 
@@ -33,9 +33,13 @@ NEEDS_ROI = {"rf"}  # built with per-layer crop targets from the query's region 
 PROPOSES = {"sparse"}  # the search enqueues sparse_proposals() before sampling
 
 
-def make_sampler(name: str, seed: int, context: dict[str, Any] | None = None) -> optuna.samplers.BaseSampler:
+def check_sampler(name: str) -> None:
     if name not in SAMPLERS:
         raise ConfigError(f"unknown sampler `{name}`; choose one of: {', '.join(SAMPLERS)}")
+
+
+def make_sampler(name: str, seed: int, context: dict[str, Any] | None = None) -> optuna.samplers.BaseSampler:
+    check_sampler(name)
     if name in NEEDS_ROI and not (context or {}).get("targets"):
         raise ConfigError(f"sampler `{name}` needs a region of interest: set `search.roi` or `labels.region` (pixels)")
     return SAMPLERS[name](seed, context or {})
