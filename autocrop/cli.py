@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     c = command("search", "run an Optuna search over layer x crop x head; resumes a study of the same name")
     c.add_argument("--trials", type=int, help="trials to add (default: search.trials)")
     c.add_argument("--study", help="study name (default: the config's name)")
-    c.add_argument("--sampler", help="paper | random | tpe | nsga2 | rf | sparse (default: the space's)")
+    c.add_argument("--sampler", help="search strategy (default: the space's `sampler`): " + _sampler_help())
     c.add_argument("--storage", help="Optuna storage URL shared by several workers, e.g. postgresql://user@host/db")
     c.add_argument("--worker", type=int, help="this process's number when several search one study (seeds its sampler)")
     c.add_argument("--no-mlflow", action="store_true", help="do not track runs in MLflow")
@@ -76,6 +76,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _sampler_help() -> str:
+    from autocrop.samplers import SAMPLERS
+
+    return "; ".join(f"{d.name}: {d.help}" if d.help else d.name for d in SAMPLERS.values())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -96,7 +102,7 @@ def _config(args: argparse.Namespace):
 
 def _space_and_data(args: argparse.Namespace, need_trainable: bool = True):
     from autocrop.dataset import prepare
-    from autocrop.search import baseline_layer
+    from autocrop.evaluation import baseline_layer
     from autocrop.space import load_space
 
     cfg = _config(args)
@@ -137,125 +143,78 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     args.overrides += [f"search.storage={args.storage}"] * bool(args.storage) + [f"search.worker={args.worker}"] * (args.worker is not None)
     from autocrop.report import best_row, format_table, report_rows
+    from autocrop.samplers import check_sampler
     from autocrop.search import run_search
-    from autocrop.tracking import Tracker, tracking_uri
+    from autocrop.tracking import NullTracker, Tracker, tracking_uri
 
+    if args.trials is not None and args.trials < 1:
+        from autocrop.errors import ConfigError
+
+        raise ConfigError(f"--trials {args.trials}: give a number of trials to add, at least 1")
     cfg, space, data, layers = _space_and_data(args)
     sampler = args.sampler or cfg.search.sampler or space.sampler
-    from autocrop.samplers import check_sampler
-
-    check_sampler(sampler)  # the one-line error before any work
+    check_sampler(sampler, "--sampler")  # the one-line error before any work
     print(f"{cfg.name}: {data.describe()}")
     data.store.extract(layers, progress=not args.quiet)
-    tracker = None if args.no_mlflow else Tracker(cfg.tracking.dir, cfg.tracking.experiment)
+    tracker = NullTracker() if args.no_mlflow else Tracker(cfg.tracking.dir, cfg.tracking.experiment)
     study_name = args.study or cfg.study_name
-    study = run_search(cfg, data, space, args.trials or cfg.search.trials, sampler, study_name, tracker, progress=not args.quiet)
+    trials = args.trials if args.trials is not None else cfg.search.trials
+    study = run_search(cfg, data, space, trials, sampler, study_name, tracker, progress=not args.quiet)
+    op = cfg.search.operating_point
     rows = report_rows(study)
-    best = best_row(rows, cfg.search.operating_point.target)
-    print(format_table(rows, best["number"] if best else None))
-    print(f"{len(study.trials)} trials in study `{study_name}` ({cfg.search.operating_point.rule} "
-          f"{cfg.search.operating_point.target}); * = best val FN within the val FP target")
-    if tracker is not None:
+    best = best_row(rows, op.target, op.rule)
+    print(format_table(rows, best.number if best else None))
+    print(f"{len(study.trials)} trials in study `{study_name}` ({op.rule} {op.target}); * = best at the operating point")
+    if tracker.active:
         print(f"browse: mlflow ui --backend-store-uri {tracking_uri(cfg.tracking.dir)}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from autocrop.report import FIELDS, best_row, format_table, report_rows
+    from autocrop.report import best_row, format_table, json_rows, report_rows
 
     cfg = _config(args)
-    study = _study(cfg, args)
-    rows = report_rows(study, everything=args.all)
+    rows = report_rows(_study(cfg, args), everything=args.all)
     if args.json:
-        keep = (*FIELDS, "pareto", "cells", "pooled", "hparams", "threshold", "val_auc", "test_auc")
-        print(json.dumps([{k: r.get(k) for k in keep} for r in rows], indent=1))
+        print(json.dumps(json_rows(rows), indent=1))
     else:
-        best = best_row(rows, cfg.search.operating_point.target)
-        print(format_table(rows, best["number"] if best else None))
+        op = cfg.search.operating_point
+        best = best_row(rows, op.target, op.rule)
+        print(format_table(rows, best.number if best else None))
     return 0
 
 
 def _study(cfg, args):
-    import optuna
+    from autocrop.study import load_existing
 
-    from autocrop.errors import ConfigError
-    from autocrop.search import open_study, storage_url
-
-    name = args.study or cfg.study_name
-    try:
-        return open_study(cfg, name, create=False)
-    except KeyError:
-        names = optuna.study.get_all_study_names(storage_url(cfg))
-        raise ConfigError(f"{args.config}: no study `{name}` in {storage_url(cfg)}; run `autocrop search` first "
-                          f"(studies there: {', '.join(names) or 'none'})") from None
-
-
-def _retrained(cfg, study, rec):
-    """The record's head trained again on the cached features, and the bundle manifest."""
-    from autocrop.dataset import prepare
-    from autocrop.search import Evaluator
-    from autocrop.select import manifest_for
-
-    data = prepare(cfg)
-    data.store.extract([rec["layer"]], progress=False)
-    fresh = Evaluator(data, cfg).retrain(rec)
-    head = fresh.pop("_head")
-    fresh.pop("_val_scores")
-    return head, manifest_for(fresh, cfg, data, study.study_name), fresh
+    return load_existing(cfg, args.study or cfg.study_name, args.config)
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    import tempfile
-    from pathlib import Path
-
-    from autocrop.export import write_bundle
-    from autocrop.select import select_trial
-    from autocrop.tracking import Tracker
+    from autocrop.release import select_and_register
 
     cfg = _config(args)
-    study = _study(cfg, args)
-    rec = select_trial(study, args.max_fn, args.max_fp)
-    head, manifest, fresh = _retrained(cfg, study, rec)
-    name = args.model_name or study.study_name
-    tracker = Tracker(cfg.tracking.dir, cfg.tracking.experiment)
-    with tempfile.TemporaryDirectory(dir=cfg.tracking.dir) as tmp:
-        bundle = write_bundle(Path(tmp) / "bundle", head, manifest)
-        parent = tracker.study_run(study.study_name, {})
-        _run, version = tracker.register_model(parent, study.study_name, bundle, name, args.alias,
-                                               {"study": study.study_name, "trial": str(rec["number"])})
-        tracker.finish(parent)
-    print(f"selected trial {rec['number']}: {rec['layer']} crop {rec['crop']} {rec['head']}, {rec['cost_madds']:,} MACs, "
-          f"val FN {fresh['val_fn']:.3f} FP {fresh['val_fp']:.3f}, test FN {fresh['test_fn']:.3f} FP {fresh['test_fp']:.3f}")
-    print(f"registered model `{name}` version {version} with alias `{args.alias}`")
+    sel = select_and_register(cfg, _study(cfg, args), args.max_fn, args.max_fp, args.alias, args.model_name)
+    rec, fresh = sel.record, sel.fresh
+    print(f"selected trial {rec.number}: {rec.layer} crop {list(rec.crop)} {rec.head}, {rec.cost_madds:,} MACs, "
+          f"val FN {fresh.val_fn:.3f} FP {fresh.val_fp:.3f}, test FN {fresh.test_fn:.3f} FP {fresh.test_fp:.3f}")
+    print(f"registered model `{sel.model_name}` version {sel.version} with alias `{args.alias}`")
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import tempfile
     from pathlib import Path
 
-    from autocrop.errors import DataError
-    from autocrop.export import copy_bundle, load_bundle, write_bundle
-    from autocrop.select import find_trial
+    from autocrop.release import export_alias, export_trial
 
     cfg = _config(args)
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):  # before retraining or downloading anything
-        raise DataError(f"{out}: folder exists and is not empty; choose a new --out or remove it")
     if args.trial is not None:
-        study = _study(cfg, args)
-        head, manifest, _ = _retrained(cfg, study, find_trial(study, args.trial))
-        write_bundle(out, head, manifest)
+        bundle = export_trial(cfg, _study(cfg, args), args.trial, out)
     else:
-        from autocrop.tracking import Tracker
-
-        tracker = Tracker(cfg.tracking.dir, cfg.tracking.experiment)
-        with tempfile.TemporaryDirectory() as tmp:
-            src = tracker.bundle_for_alias(args.model_name or args.study or cfg.study_name, args.alias, Path(tmp))
-            copy_bundle(src, out)
-    bundle = load_bundle(out)
-    m = bundle.manifest
-    print(f"{out}: trial {m['trial']} of `{m['study']}`: {m['layer']} cells {m['cells']} {m['head']['kind']}, "
+        bundle = export_alias(cfg, args.model_name or args.study or cfg.study_name, args.alias, out)
+    m, inp = bundle.manifest, bundle.input
+    print(f"{out}: trial {m['trial']} of `{m['study']}`: {inp.layer} cells {list(inp.cells)} ({inp.kind}) {m['head']['kind']}, "
           f"threshold {m['threshold']:.4f}, {m['cost_madds']:,} MACs; checksums verified")
     return 0
 

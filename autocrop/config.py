@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,18 +97,39 @@ class Constraints(_Strict):
 class Search(_Strict):
     space: Path = Path("../search_spaces/default.yaml")  # search space file, relative to the config
     trials: int = Field(40, ge=1)  # trials per `autocrop search` call (added to a resumed study)
-    sampler: str | None = None  # overrides the space's sampler: paper|random|tpe|nsga2|rf|sparse
+    sampler: str | None = None  # overrides the space's sampler (a registered name: `autocrop search --help`)
     seed: int = 0  # seeds sampler, training and splits: same seed, same study
     worker: int = Field(0, ge=0)  # distributed search: give each process on one storage its own number
     batch: int = Field(8, ge=1)  # trials asked at once and trained together
     study: str | None = None  # study name; defaults to the config's name
     storage: str | None = None  # Optuna storage URL; default sqlite under tracking.dir
-    max_epochs: int = Field(300, ge=1)  # full-batch steps per head, before early stopping
+    max_steps: int = Field(300, ge=1)  # full-batch optimizer steps per head, before early stopping
     patience: int = Field(30, ge=1)  # steps without val-loss improvement before stopping
     operating_point: OperatingPoint = OperatingPoint()
     smoothing: Smoothing = Smoothing()  # k-of-n voting for the event metrics
     constraints: Constraints = Constraints()  # infeasible trials stay off the Pareto front
     roi: list[tuple[float, float]] | None = None  # region of interest (pixels) for `rf`; default labels.region
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        """`max_epochs` counted full-batch steps all along: it is `max_steps` now."""
+        if isinstance(data, dict) and "max_epochs" in data:
+            if "max_steps" in data:
+                raise ValueError("give `search.max_steps` only (`search.max_epochs` is its old name)")
+            warnings.warn("`search.max_epochs` is deprecated: it counts optimizer steps; rename it `search.max_steps`",
+                          FutureWarning, stacklevel=2)
+            data = {**data, "max_steps": data.pop("max_epochs")}
+        return data
+
+    @model_validator(mode="after")
+    def _known_sampler(self) -> Search:
+        if self.sampler is not None:
+            from autocrop.samplers.registry import SAMPLERS
+
+            if self.sampler not in SAMPLERS:
+                raise ValueError(f"unknown sampler `{self.sampler}`; choose one of: {', '.join(SAMPLERS)}")
+        return self
 
 
 class Tracking(_Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Crop", "FULL_FRAME"]
+__all__ = ["Crop", "FULL_FRAME", "CENTER_PARAMS", "SIZE_PARAMS"]
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,7 @@ class Crop:
 
 
 FULL_FRAME = Crop(0.0, 0.0, 1.0, 1.0)
+
+# Optuna parameter names of a trial's crop; samplers treat these specially
+CENTER_PARAMS = ("crop_cx", "crop_cy")
+SIZE_PARAMS = ("crop_w", "crop_h")

@@ -1,8 +1,9 @@
 """Multi-tenant edge runtime: one backbone pass per frame for N exported microclassifiers.
 
-The backbone runs only as deep as the deepest layer any bundle reads; each bundle's head runs in
-ONNX Runtime on its crop; decisions are k-of-n smoothed per query. Imports neither optuna,
-lightning nor mlflow.
+The backbone runs only as deep as the deepest layer any bundle reads; each bundle's input is
+gathered from the live maps by the same `InputSpec.gather` that training used over the cache
+(temporal windows from a ring buffer), its head runs in ONNX Runtime, and decisions are k-of-n
+smoothed per query. Imports neither optuna, lightning nor mlflow.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from autocrop.backbone import Backbone
 from autocrop.config import Backbone as BackboneSpec
 from autocrop.errors import DataError
 from autocrop.export import Bundle
+from autocrop.inputs import FrameWindow
 
 __all__ = ["EdgeRuntime"]
 
@@ -42,38 +44,44 @@ class EdgeRuntime:
             raise DataError(f"{weights}: weights digest {self.backbone.weights_digest} is not the bundles' "
                             f"{ref['weights_digest']}; pass the weights the bundles were exported with")
         self.bundles = list(bundles)
+        self.inputs = [b.input for b in self.bundles]
+        known = set(self.backbone.layer_names)
+        for b, inp in zip(self.bundles, self.inputs, strict=True):
+            unknown = [lay for lay in inp.layers if lay not in known]
+            if unknown:
+                raise DataError(f"{b.path}: reads layer `{unknown[0]}`, which {ref['model']} does not have; export the bundle again")
         self.sessions = [b.session() for b in self.bundles]
-        needed = {b.manifest["layer"] for b in self.bundles} | {e["layer"] for b in self.bundles for e in b.manifest.get("extra_inputs") or []}
-        self.layers = sorted(needed, key=self.backbone.layer_names.index)
+        self.layers = sorted({lay for inp in self.inputs for lay in inp.layers}, key=self.backbone.layer_names.index)
+        self._windows = [FrameWindow(inp.window) for inp in self.inputs]
         self._votes = [deque(maxlen=b.manifest["smoothing"]["n"]) for b in self.bundles]
 
     @property
     def names(self) -> list[str]:
-        return [f"{b.manifest['query']}#{b.manifest['trial']}" for b in self.bundles]
+        return [b.name for b in self.bundles]
+
+    def maps(self, frames: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """float32 [frames, C, H, W] of every layer any bundle reads: one backbone pass."""
+        return {n: t.float().numpy() for n, t in self.backbone.tap(self.backbone.preprocess(frames), self.layers).items()}
 
     def scores(self, frames: Sequence[np.ndarray]) -> np.ndarray:
-        """[frames, bundles] head scores for RGB uint8 frames."""
-        maps = self.backbone.tap(self.backbone.preprocess(frames), self.layers)
+        """[frames, bundles] head scores for consecutive RGB uint8 frames of one stream.
+
+        Temporal bundles read each frame with the frames before it (kept across calls); call
+        `reset()` where the stream has a gap.
+        """
+        maps = self.maps(frames)
         out = np.empty((len(frames), len(self.bundles)), dtype=np.float32)
         for j, (b, sess) in enumerate(zip(self.bundles, self.sessions, strict=True)):
-            fmap = maps[b.manifest["layer"]].float().numpy()
-            if b.manifest["pooled"]:
-                x = fmap.mean(axis=(2, 3))
-            elif b.manifest.get("cell_mask"):
-                rows, cols = np.array(b.manifest["cell_mask"]).T
-                x = fmap[:, :, rows, cols]
-            else:
-                r0, r1, c0, c1 = b.manifest["cells"]
-                x = fmap[:, :, r0:r1, c0:c1]
-            extra = b.manifest.get("extra_inputs") or []
-            if extra:  # several layers: flattened and concatenated in manifest order
-                parts = [x.reshape(len(x), -1)]
-                for e in extra:
-                    r0, r1, c0, c1 = e["cells"]
-                    parts.append(maps[e["layer"]].float().numpy()[:, :, r0:r1, c0:c1].reshape(len(x), -1))
-                x = np.concatenate(parts, axis=1)
+            x = self._windows[j].push(self.inputs[j].gather(maps))
             out[:, j] = b.scores(x, sess)
         return out
+
+    def reset(self) -> None:
+        """Forget temporal windows and smoothing votes (a new stream, or a gap in one)."""
+        for w in self._windows:
+            w.reset()
+        for v in self._votes:
+            v.clear()
 
     def run(self, frames: Iterable[tuple[int, np.ndarray]], batch: int = 8) -> Iterator[tuple[int, list[bool]]]:
         """(frame id, smoothed decision per bundle), in frame order."""

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from autocrop.errors import DataError
+from autocrop.inputs import InputSpec
 
-__all__ = ["FORMAT_VERSION", "Bundle", "write_bundle", "copy_bundle", "load_bundle"]
+__all__ = ["FORMAT_VERSION", "Bundle", "write_bundle", "copy_bundle", "load_bundle", "check_out"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the head's input is one `input` object (InputSpec), temporal windows included
+REQUIRED = ("query", "trial", "backbone", "input", "head", "threshold", "smoothing", "files")
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_ONNX = "head.onnx"
 MANIFEST = "manifest.json"
@@ -50,10 +52,16 @@ def _export_onnx(head: Any, path: Path) -> None:
         )
 
 
+def check_out(out: Path) -> None:
+    """Refuse an `--out` that would overwrite something: it must not exist, or be an empty folder."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out}: exists and is not an empty folder; choose a new --out or remove it")
+
+
 def _staging(out: Path) -> Path:
     """A fresh temporary folder beside `out`, after refusing a non-empty `out`."""
-    if out.exists() and any(out.iterdir()):
-        raise DataError(f"{out}: folder exists and is not empty; choose a new --out or remove it")
+    check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
 
@@ -108,6 +116,14 @@ class Bundle:
     def threshold(self) -> float:
         return float(self.manifest["threshold"])
 
+    @property
+    def input(self) -> InputSpec:
+        return InputSpec.from_dict(self.manifest["input"])
+
+    @property
+    def name(self) -> str:
+        return f"{self.manifest['query']}#{self.manifest['trial']}"
+
     def session(self):
         import onnxruntime as ort
 
@@ -136,8 +152,16 @@ def load_bundle(path: Path) -> Bundle:
         manifest = json.loads(mf.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{mf}: corrupt manifest ({exc}); export the bundle again") from None
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise DataError(f"{mf}: format_version {manifest.get('format_version')!r}, this autocrop reads {FORMAT_VERSION}")
+    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+        version = manifest.get("format_version") if isinstance(manifest, dict) else None
+        raise DataError(f"{mf}: format_version {version!r}, this autocrop reads {FORMAT_VERSION}; export the bundle again")
+    missing = [k for k in REQUIRED if k not in manifest]
+    if missing:
+        raise DataError(f"{mf}: missing key `{missing[0]}`; the manifest is incomplete, export the bundle again")
+    try:
+        InputSpec.from_dict(manifest["input"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{mf}: `input` is malformed ({type(exc).__name__}: {exc}); export the bundle again") from None
     files = manifest.get("files") or {}
     for name in (HEAD_WEIGHTS, HEAD_ONNX):
         f = path / name

@@ -122,6 +122,10 @@ class FeatureStore:
             self._ram[layer] = np.load(path)
         return self._ram[layer]
 
+    def __getitem__(self, layer: str) -> np.ndarray:
+        """float16 [frames, C, H, W]: the store is a mapping of layer -> maps, as `InputSpec.gather` reads."""
+        return self.load(layer)
+
     def crop(self, layer: str, crop: Crop, rows: np.ndarray | None = None) -> np.ndarray:
         """float32 [frames, C, h, w] of the cells `crop` covers on `layer`."""
         arr = self.load(layer)

@@ -13,6 +13,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Polygon, Rectangle  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
+from autocrop.records import TrialRecord  # noqa: E402
+from autocrop.selection import ranked  # noqa: E402
+
 if TYPE_CHECKING:
     import optuna
 
@@ -23,12 +26,12 @@ __all__ = ["hypervolume", "hypervolume_history", "study_figures", "trial_figures
 COST_REF = 1e8  # multiply-adds: the hypervolume reference (a head costing more scores nothing)
 
 
-def _normalized(recs: list[dict[str, Any]]) -> np.ndarray:
+def _normalized(recs: list[TrialRecord]) -> np.ndarray:
     """(log10 cost / log10 COST_REF, val FP, val FN) per record: every axis in [0, 1]."""
-    return np.array([[np.log10(max(r["cost_madds"], 1)) / np.log10(COST_REF), r["val_fp"], r["val_fn"]] for r in recs])
+    return np.array([[np.log10(max(r.cost_madds, 1)) / np.log10(COST_REF), r.val_fp, r.val_fn] for r in recs])
 
 
-def hypervolume(recs: list[dict[str, Any]]) -> float:
+def hypervolume(recs: list[TrialRecord]) -> float:
     """Dominated volume of (log cost, val FP, val FN) below the reference (1, 1, 1); 1 is perfect."""
     from optuna._hypervolume import compute_hypervolume  # Optuna's own WFG implementation
 
@@ -38,8 +41,8 @@ def hypervolume(recs: list[dict[str, Any]]) -> float:
     return float(compute_hypervolume(pts, np.ones(3)))
 
 
-def hypervolume_history(recs: list[dict[str, Any]]) -> list[float]:
-    ordered = sorted(recs, key=lambda r: r["number"])
+def hypervolume_history(recs: list[TrialRecord]) -> list[float]:
+    ordered = sorted(recs, key=lambda r: r.number)
     return [hypervolume(ordered[: i + 1]) for i in range(len(ordered))]
 
 
@@ -65,21 +68,21 @@ def _region(ax: Any, data: QueryData) -> None:
 
 
 def study_figures(study: optuna.Study, data: QueryData, target: float) -> dict[str, Figure]:
-    from autocrop.search import pareto_numbers, trial_records
+    from autocrop.study import baseline_records, pareto_numbers, trial_records
 
     recs = trial_records(study)
     front = pareto_numbers(study)
-    base = study.user_attrs.get("baselines", [])
+    base = baseline_records(study)
     figs: dict[str, Figure] = {}
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key in zip(axes, ("val_fn", "val_fp"), strict=True):
-        ax.scatter([r["cost_madds"] for r in recs], [r[key] for r in recs], s=14, c="0.7", label="trial")
-        fr = sorted((r for r in recs if r["number"] in front), key=lambda r: r["cost_madds"])
-        ax.scatter([r["cost_madds"] for r in fr], [r[key] for r in fr], s=28, c="tab:red", label="Pareto front")
+        ax.scatter([r.cost_madds for r in recs], [r.metrics[key] for r in recs], s=14, c="0.7", label="trial")
+        fr = sorted((r for r in recs if r.number in front), key=lambda r: r.cost_madds)
+        ax.scatter([r.cost_madds for r in fr], [r.metrics[key] for r in fr], s=28, c="tab:red", label="Pareto front")
         for b in base:
-            ax.scatter(b["cost_madds"], b[key], marker="*", s=160, c="tab:blue", edgecolors="k", zorder=5)
-            ax.annotate(f"pooled {b['head']}", (b["cost_madds"], b[key]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+            ax.scatter(b.cost_madds, b.metrics[key], marker="*", s=160, c="tab:blue", edgecolors="k", zorder=5)
+            ax.annotate(f"pooled {b.head}", (b.cost_madds, b.metrics[key]), fontsize=7, xytext=(4, 4), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("head cost (multiply-adds)")
         ax.set_ylabel(key.replace("_", " "))
@@ -102,9 +105,9 @@ def study_figures(study: optuna.Study, data: QueryData, target: float) -> dict[s
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     ax.imshow(frame)
     _region(ax, data)
-    best = sorted((r for r in recs if r["number"] in front and r["val_fp"] <= target), key=lambda r: r["val_fn"])[:5]
+    best = ranked([r for r in recs if r.number in front], target)[:5]
     for r, color in zip(best, ("red", "orange", "yellow", "lime", "cyan"), strict=False):
-        _draw_crop(ax, r["crop"], frame.shape, color, f"#{r['number']} {r['layer']} FN {r['val_fn']:.2f}")
+        _draw_crop(ax, r.crop, frame.shape, color, f"#{r.number} {r.layer} FN {r.val_fn:.2f}")
     ax.set_axis_off()
     ax.set_title("best Pareto crops (dashed: query region)")
     fig.tight_layout()
@@ -112,19 +115,19 @@ def study_figures(study: optuna.Study, data: QueryData, target: float) -> dict[s
     return figs
 
 
-def trial_figures(rec: dict[str, Any], val_scores: np.ndarray, y_val: np.ndarray, data: QueryData) -> dict[str, Figure]:
+def trial_figures(rec: TrialRecord, val_scores: np.ndarray, y_val: np.ndarray, data: QueryData) -> dict[str, Figure]:
     frame = _frame(data)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     axes[0].imshow(frame)
     _region(axes[0], data)
-    _draw_crop(axes[0], rec["crop"], frame.shape, "red", f"{rec['layer']} cells {rec['cells']}")
+    _draw_crop(axes[0], rec.crop, frame.shape, "red", f"{rec.layer} cells {list(rec.input.cells)} ({rec.input.kind})")
     axes[0].set_axis_off()
     fpr, tpr, _ = roc_curve(y_val, val_scores)
     axes[1].plot(fpr, tpr)
-    axes[1].plot([rec["val_fp"]], [1 - rec["val_fn"]], "o", c="red", label="operating point")
+    axes[1].plot([rec.val_fp], [1 - rec.val_fn], "o", c="red", label="operating point")
     axes[1].set_xlabel("val FP rate")
     axes[1].set_ylabel("val TP rate")
-    axes[1].set_title(f"ROC (AUC {rec.get('val_auc', float('nan')):.3f})")
+    axes[1].set_title(f"ROC (AUC {rec.metrics.get('val_auc', float('nan')):.3f})")
     axes[1].legend(loc="lower right")
     axes[1].grid(alpha=0.3)
     fig.tight_layout()

@@ -2,46 +2,71 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 
-from autocrop.search import pareto_numbers, trial_records
+from autocrop.records import TrialRecord
+from autocrop.selection import best_of
+from autocrop.study import baseline_records, pareto_numbers, trial_records
 
-__all__ = ["report_rows", "format_table", "best_row"]
+__all__ = ["Row", "report_rows", "format_table", "best_row", "json_rows"]
 
-FIELDS = ("number", "layer", "crop", "head", "cost_madds", "val_fp", "val_fn", "test_fp", "test_fn", "baseline")
+JSON_KEYS = ("number", "layer", "crop", "head", "cost_madds", "val_fp", "val_fn", "test_fp", "test_fn", "baseline",
+             "pareto", "input", "cells", "pooled", "hparams", "threshold", "val_auc", "test_auc")
 
 
-def report_rows(study: optuna.Study, everything: bool = False) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Row:
+    record: TrialRecord
+    pareto: bool
+
+
+def report_rows(study: optuna.Study, everything: bool = False) -> list[Row]:
     """Pareto-optimal trials (or all complete ones) sorted by cost, then the baselines."""
     front = pareto_numbers(study)
-    rows = []
-    for rec in sorted(trial_records(study), key=lambda r: (r["cost_madds"], r["val_fn"])):
-        if everything or rec["number"] in front:
-            rows.append({**rec, "pareto": rec["number"] in front})
-    rows += [{**b, "pareto": False} for b in study.user_attrs.get("baselines", [])]
-    return rows
+    rows = [Row(r, r.number in front) for r in sorted(trial_records(study), key=lambda r: (r.cost_madds, r.val_fn))
+            if everything or r.number in front]
+    return rows + [Row(b, False) for b in baseline_records(study)]
 
 
-def best_row(rows: list[dict[str, Any]], target: float) -> dict[str, Any] | None:
-    """The searched trial with the lowest val FN at val FP <= target (cheapest on ties)."""
-    searched = [r for r in rows if not r["baseline"] and r["val_fp"] <= target + 1e-9]
-    return min(searched, key=lambda r: (r["val_fn"], r["cost_madds"])) if searched else None
+def best_row(rows: list[Row], target: float, rule: str = "max_fp") -> TrialRecord | None:
+    """The searched trial that is best at the operating point (None when none meets it)."""
+    return best_of([r.record for r in rows if not r.record.baseline], target, rule, fallback=False)
 
 
-def format_table(rows: list[dict[str, Any]], best: int | None = None) -> str:
+def json_rows(rows: list[Row]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        attrs = row.record.to_attrs() | {"pareto": row.pareto}
+        out.append({k: attrs.get(k) for k in JSON_KEYS})
+    return out
+
+
+def _input_text(rec: TrialRecord) -> str:
+    inp = rec.input
+    if inp.pooled:
+        text = "pooled (GAP)"
+    elif inp.mask:
+        text = f"mask of {len(inp.mask)} cells"
+    else:
+        text = ",".join(f"{v:.2f}" for v in rec.crop)
+    if inp.extra:
+        text += " + " + ",".join(lay for lay, _ in inp.extra)
+    if inp.window > 1:
+        text += f" x{inp.window} frames"
+    return text
+
+
+def format_table(rows: list[Row], best: int | None = None) -> str:
     head = f"{'trial':>8} {'layer':<11} {'crop x0,y0,x1,y1':<24} {'head':<9} {'MACs':>9} {'val FP':>7} {'val FN':>7} {'test FP':>7} {'test FN':>7}"
     lines = [head, "-" * len(head)]
-    for r in rows:
-        tag = "baseline" if r["baseline"] else ("*" if r["number"] == best else "") + str(r["number"])
-        crop = "pooled (GAP)" if r.get("pooled") else ",".join(f"{v:.2f}" for v in r["crop"])
-        if r.get("cell_mask"):
-            crop = f"mask of {len(r['cell_mask'])} cells"
-        if r.get("extra_inputs"):
-            crop += " + " + ",".join(e["layer"] for e in r["extra_inputs"])
+    for row in rows:
+        r = row.record
+        tag = "baseline" if r.baseline else ("*" if r.number == best else "") + str(r.number)
         lines.append(
-            f"{tag:>8} {r['layer']:<11} {crop:<24} {r['head']:<9} {r['cost_madds']:>9,} "
-            f"{r['val_fp']:>7.3f} {r['val_fn']:>7.3f} {r['test_fp']:>7.3f} {r['test_fn']:>7.3f}"
+            f"{tag:>8} {r.layer:<11} {_input_text(r):<24} {r.head:<9} {r.cost_madds:>9,} "
+            f"{r.val_fp:>7.3f} {r.val_fn:>7.3f} {r.test_fp:>7.3f} {r.test_fn:>7.3f}"
         )
     return "\n".join(lines)

@@ -11,16 +11,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from autocrop.config import explain
-from autocrop.crops import Crop
+from autocrop.crops import CENTER_PARAMS, SIZE_PARAMS, Crop
 from autocrop.errors import ConfigError
 from autocrop.heads import HEADS
 
-__all__ = ["SearchSpace", "TrialSpec", "load_space", "suggest", "CENTER_PARAMS", "SIZE_PARAMS"]
+__all__ = ["SearchSpace", "TrialSpec", "load_space", "suggest", "MASK_ATTR", "EXTRA_ATTR"]
 
+# user attributes of an enqueued trial that override its input (set by block-sparse proposals)
 MASK_ATTR = "cell_mask"
 EXTRA_ATTR = "extra_inputs"
-CENTER_PARAMS = ("crop_cx", "crop_cy")
-SIZE_PARAMS = ("crop_w", "crop_h")
 
 
 class _Strict(BaseModel):
@@ -43,9 +42,16 @@ class CropSpace(_Strict):
     center: tuple[float, float] = (0.1, 0.9)  # range of the crop centre on each axis, normalized
     size: tuple[float, float] = (0.1, 0.5)  # range of the crop width and height, normalized
 
+    @model_validator(mode="after")
+    def _ranges(self) -> CropSpace:
+        for name, (low, high) in (("center", self.center), ("size", self.size)):
+            if not 0 <= low < high <= 1:
+                raise ValueError(f"`0 <= low < high <= 1` must hold for crop.{name}, but got (low={low}, high={high})")
+        return self
+
 
 class SearchSpace(_Strict):
-    sampler: str = "paper"  # paper | random | tpe | nsga2
+    sampler: str = "paper"  # a registered sampler (`autocrop search --help` lists them)
     layers: list[str] = Field(min_length=1)  # tappable layer names (see `autocrop layers`)
     crop: CropSpace = CropSpace()
     # head kind -> hyper-parameter -> a fixed value, a list of choices, or {low, high, log}
@@ -63,6 +69,7 @@ class TrialSpec:
     hparams: dict[str, Any] = field(default_factory=dict)
     mask: tuple[tuple[int, int], ...] | None = None  # non-rectangular input: exactly these (row, col) cells
     extra: tuple[tuple[str, tuple[int, int, int, int]], ...] = ()  # more (layer, cells) read and concatenated
+    pooled: bool = False  # the global-average-pooled layer (the baseline); the crop is ignored
 
 
 def load_space(path: Path) -> SearchSpace:
@@ -77,6 +84,9 @@ def load_space(path: Path) -> SearchSpace:
     for kind in space.heads:
         if kind not in HEADS:
             raise ConfigError(f"{path}: unknown head `{kind}` under `heads`; registered heads: {', '.join(sorted(HEADS))}")
+    from autocrop.samplers.registry import check_sampler
+
+    check_sampler(space.sampler, f"{path}: `sampler`")
     space.source_path = path
     return space
 

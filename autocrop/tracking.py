@@ -1,16 +1,67 @@
-"""MLflow tracking: one parent run per study, one nested run per trial. The only mlflow import."""
+"""MLflow tracking: one parent run per study, one nested run per trial. The only mlflow import.
+
+`NullTracker` has the same methods and does nothing, so the search loop never asks whether it
+is tracked; figures are passed as callables and only drawn when a real tracker logs them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
+from autocrop.records import TrialRecord
 
-__all__ = ["Tracker", "tracking_uri"]
+__all__ = ["Tracker", "NullTracker", "tracking_uri", "record_params", "record_metrics"]
+
+Figures = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
+
+
+def record_params(rec: TrialRecord) -> dict[str, Any]:
+    """What a run's parameters show of a record: where its input comes from and its head."""
+    inp = rec.input
+    return {
+        "layer": rec.layer,
+        "crop": list(rec.crop),
+        "cells": list(inp.cells),
+        "input": inp.kind,
+        "head": rec.head,
+        "pooled": inp.pooled,
+        "input_shape": list(rec.input_shape),
+        **({"extra_layers": [lay for lay, _ in inp.extra]} if inp.extra else {}),
+        **({"window": inp.window} if inp.window > 1 else {}),
+        **{f"hp.{k}": v for k, v in rec.hparams.items()},
+    }
+
+
+def record_metrics(rec: TrialRecord) -> dict[str, float]:
+    return {"cost_madds": rec.cost_madds, "gather_elements": rec.gather_elements, "backbone_madds": rec.backbone_madds,
+            "steps": rec.steps, **rec.metrics}
+
+
+class NullTracker:
+    """Tracking switched off (`--no-mlflow`): every call is accepted and nothing is written."""
+
+    active = False  # whether anything logged is kept (so callers can skip preparing figures)
+
+    def study_run(self, study: str, params: Mapping[str, Any]) -> str:
+        return ""
+
+    def trial_run(self, parent: str, study: str, name: str, params: Mapping[str, Any], metrics: Mapping[str, float], tags: Mapping[str, str]) -> str:
+        return ""
+
+    def log_record(self, parent: str, study: str, rec: TrialRecord, figures: Figures | None = None) -> str:
+        return ""
+
+    def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+        pass
+
+    def log_figures(self, run_id: str, figures: Figures) -> None:
+        pass
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        pass
 
 _STUDY_TAG = "autocrop.study"
 _ROLE_TAG = "autocrop.role"
@@ -21,10 +72,14 @@ def tracking_uri(home: Path) -> str:
     return f"sqlite:///{Path(home).resolve()}/mlflow.db"
 
 
-class Tracker:
+class Tracker(NullTracker):
     """Writes a study's runs into the MLflow store under `home` (artifacts in `home/artifacts`)."""
 
+    active = True
+
     def __init__(self, home: Path, experiment: str):
+        from mlflow.tracking import MlflowClient
+
         home = Path(home)
         home.mkdir(parents=True, exist_ok=True)
         self.uri = tracking_uri(home)
@@ -59,17 +114,25 @@ class Tracker:
         self.client.set_terminated(run.info.run_id)
         return run.info.run_id
 
+    def log_record(self, parent: str, study: str, rec: TrialRecord, figures: Figures | None = None) -> str:
+        """A nested run for a trial (`trial-N`) or a baseline (`baseline-<head>`), with its figures."""
+        name = f"baseline-{rec.head}" if rec.baseline else f"trial-{rec.number}"
+        run_id = self.trial_run(parent, study, name, record_params(rec), record_metrics(rec), {"baseline": str(rec.baseline).lower()})
+        if figures is not None:
+            self.log_figures(run_id, figures)
+        return run_id
+
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         self._log(run_id, metrics=metrics, step=step)
 
     def log_artifact(self, run_id: str, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path=folder)
 
-    def log_figures(self, run_id: str, figures: Mapping[str, Any]) -> None:
-        """PNG artifacts from matplotlib figures (closed afterwards)."""
+    def log_figures(self, run_id: str, figures: Figures) -> None:
+        """PNG artifacts from matplotlib figures (closed afterwards); a callable is drawn here."""
         import matplotlib.pyplot as plt
 
-        for name, fig in figures.items():
+        for name, fig in (figures() if callable(figures) else figures).items():
             self.client.log_figure(run_id, fig, name)
             plt.close(fig)
 
@@ -106,10 +169,13 @@ class Tracker:
             raise ConfigError(f"no model `{model_name}` with alias `{alias}` in {self.uri}; run `autocrop select` first") from None
         return Path(self.client.download_artifacts(mv.run_id, "bundle", str(dest)))
 
-    def finish(self, run_id: str) -> None:
-        self.client.set_terminated(run_id)
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a run: FINISHED, or KILLED / FAILED when the search was interrupted or broke."""
+        self.client.set_terminated(run_id, status=status)
 
     def _log(self, run_id: str, params: Mapping[str, Any] = {}, metrics: Mapping[str, float] = {}, step: int = 0) -> None:
+        from mlflow.entities import Metric, Param
+
         now = int(time.time() * 1000)
         self.client.log_batch(
             run_id,

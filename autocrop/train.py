@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 from torch.utils.data import DataLoader
 
+from autocrop.defaults import EVAL_EVERY, LEARNING_RATE
 from autocrop.heads import BatchedHead, get_head, l2_of
 
 __all__ = ["Candidate", "fit_heads", "stack"]
@@ -128,8 +129,8 @@ def fit_heads(
     y: dict[str, np.ndarray],
     max_steps: int = 300,
     patience: int = 30,
-    lr: float = 1e-2,
-    eval_every: int = 5,
+    lr: float = LEARNING_RATE,
+    eval_every: int = EVAL_EVERY,
 ) -> tuple[BatchedHead, dict[str, np.ndarray], int]:
     """Fit candidates of one kind in one Lightning run; returns the head, scores [K, N] per split, steps run."""
     kinds = {c.kind for c in cands}

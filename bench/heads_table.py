@@ -17,7 +17,9 @@ from common import REGION, ROOT, car_query
 
 from autocrop.crops import Crop
 from autocrop.heads import HEADS
-from autocrop.search import BASELINE_L2, Evaluator, best_of
+from autocrop.defaults import BASELINE_L2
+from autocrop.evaluation import Evaluator
+from autocrop.selection import best_of
 from autocrop.space import TrialSpec
 
 HP = {"mlp": {"hidden": 200}, "conv": {"filters": 8}, "temporal": {"window": 5, "hidden": 16}, "knn": {"k": 5}}
@@ -37,12 +39,12 @@ def main() -> None:
     for pooled, layer, crop in ((False, args.layer, region), (True, data.backbone.layer_names[-1], region)):
         for kind in sorted(HEADS):
             l2s = (None,) if kind == "knn" else BASELINE_L2
-            specs = [TrialSpec(layer, crop, kind, {**HP.get(kind, {}), **({} if l2 is None else {"l2": l2})}) for l2 in l2s]
+            specs = [TrialSpec(layer, crop, kind, {**HP.get(kind, {}), **({} if l2 is None else {"l2": l2})}, pooled=pooled) for l2 in l2s]
             ev.cfg.search.smoothing.k, ev.cfg.search.smoothing.n = 2, 3
-            r = best_of(ev.run(specs, [0] * len(specs), pooled=pooled), target)
-            where = f"pooled `{layer}`" if pooled else f"`{layer}` crop {r['cells']}"
-            lines.append(f"| {where} | {kind} | {r['cost_madds']:,} | {r['val_fp']:.3f} | {r['val_fn']:.3f} | "
-                         f"{r['test_fp']:.3f} | {r['test_fn']:.3f} | {r['test_event_recall']:.2f} |")
+            r = best_of([o.record for o in ev.run([ev.job(s, 0) for s in specs])], target)
+            where = f"pooled `{layer}`" if pooled else f"`{layer}` crop {list(r.input.cells)}"
+            lines.append(f"| {where} | {kind} | {r.cost_madds:,} | {r.val_fp:.3f} | {r.val_fn:.3f} | "
+                         f"{r.test_fp:.3f} | {r.test_fn:.3f} | {r.metrics['test_event_recall']:.2f} |")
             print(lines[-1], flush=True)
     if args.write:
         path = ROOT / args.write

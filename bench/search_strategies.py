@@ -27,7 +27,9 @@ from common import ROOT, car_query  # noqa: E402
 
 from autocrop.plots import hypervolume_history  # noqa: E402
 from autocrop.samplers import SAMPLERS  # noqa: E402
-from autocrop.search import run_search, trial_records  # noqa: E402
+from autocrop.search import run_search  # noqa: E402
+from autocrop.selection import meets  # noqa: E402
+from autocrop.study import trial_records  # noqa: E402
 from autocrop.space import load_space  # noqa: E402
 
 QUERIES = {
@@ -39,9 +41,9 @@ TARGET_FP = 0.05
 
 def _best_fn_history(recs: list[dict]) -> np.ndarray:
     best, out = 1.0, []
-    for r in sorted(recs, key=lambda r: r["number"]):
-        if r["val_fp"] <= TARGET_FP + 1e-9:
-            best = min(best, r["val_fn"])
+    for r in sorted(recs, key=lambda r: r.number):
+        if meets(r, max_fp=TARGET_FP):
+            best = min(best, r.val_fn)
         out.append(best)
     return np.array(out)
 
@@ -59,7 +61,7 @@ def main() -> None:
     fn: dict[tuple[str, str], np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for qname, region in QUERIES.items():
-            cfg, data = car_query([f"labels.region={region}", "search.max_epochs=200"])
+            cfg, data = car_query([f"labels.region={region}", "search.max_steps=200"])
             space = load_space(cfg.search.space)
             space.heads = {k: v for k, v in space.heads.items() if k in ("logistic", "svm")}
             for sampler in samplers:

@@ -21,7 +21,7 @@ from sklearn.preprocessing import StandardScaler
 
 from autocrop.crops import Crop
 from autocrop.samplers import make_sampler
-from autocrop.search import Evaluator
+from autocrop.evaluation import Evaluator
 from autocrop.space import TrialSpec, load_space, suggest
 
 
@@ -50,7 +50,7 @@ def main() -> None:
     ev = Evaluator(data, cfg)
     space = load_space(cfg.search.space)
     region = Crop.from_pixels(REGION, 320, 240)
-    print(f"{len(data.ids)} frames; <= {cfg.search.max_epochs} full-batch Adam steps, patience {cfg.search.patience}; "
+    print(f"{len(data.ids)} frames; <= {cfg.search.max_steps} full-batch Adam steps, patience {cfg.search.patience}; "
           f"{args.trials} trials per row; torch threads {torch.get_num_threads()}")
     print(f"{'workload':>8} {'head':>9} {'batched':>9} {'1 Trainer/trial':>16} {'sklearn loop':>13}  (trials/min)")
     for workload in ("sampled", "region"):
@@ -60,20 +60,21 @@ def main() -> None:
             else:
                 specs = [TrialSpec("blocks.3.3", region, kind, {"l2": float(l2), **({"hidden": 200} if kind == "mlp" else {})})
                          for l2 in np.logspace(-5, -1, args.trials)]
-            ev.run(specs[:2], [0, 1])  # warm caches
+            jobs = [ev.job(spec, i) for i, spec in enumerate(specs)]
+            ev.run(jobs[:2])  # warm caches
             t = time.perf_counter()
-            for i in range(0, len(specs), args.batch):
-                ev.run(specs[i : i + args.batch], list(range(i, i + args.batch)))
+            for i in range(0, len(jobs), args.batch):
+                ev.run(jobs[i : i + args.batch])
             batched = _rate(len(specs), time.perf_counter() - t)
             t = time.perf_counter()
-            for i, spec in enumerate(specs):
-                ev.run([spec], [i])
+            for job in jobs:
+                ev.run([job])
             alone = _rate(len(specs), time.perf_counter() - t)
             ref = ""
             if kind == "logistic":
                 t = time.perf_counter()
-                for spec in specs:
-                    x, _shape, _cells = ev.inputs(spec)
+                for job, spec in zip(jobs, specs, strict=True):
+                    x = ev.inputs(job.input)
                     xtr = StandardScaler().fit_transform(x["train"])
                     LogisticRegression(C=1 / (spec.hparams["l2"] * len(xtr)), class_weight="balanced", max_iter=300).fit(xtr, ev.ys["train"])
                 ref = f"{_rate(len(specs), time.perf_counter() - t):13.1f}"

@@ -38,7 +38,7 @@ def small_config(tmp: Path, **over) -> dict:
             "std": [0.50196] * 3,
         },
         "cache_dir": str(tmp / "cache"),
-        "search": {"space": str(tmp / "space.yaml"), "trials": 8, "batch": 4, "max_epochs": 60, "patience": 15},
+        "search": {"space": str(tmp / "space.yaml"), "trials": 8, "batch": 4, "max_steps": 60, "patience": 15},
         "tracking": {"dir": str(tmp / "mlruns")},
     }
     for dotted, value in over.items():

@@ -7,7 +7,6 @@ import pytest
 
 from autocrop.cli import main
 from autocrop.config import load_config
-from autocrop.crops import Crop
 from autocrop.dataset import prepare
 from autocrop.edge import EdgeRuntime
 from autocrop.errors import DataError
@@ -27,9 +26,8 @@ def test_two_bundles_one_backbone_pass(searched, tmp_path):
     frames = [f for _, f in data.source.frames([int(data.ids[r]) for r in rows])]
     live = rt.scores(frames)
     for j, b in enumerate(bundles):  # same as the bundle on the cached (float16) features
-        m = b.manifest
-        cached = data.store.pooled(m["layer"]) if m["pooled"] else data.store.crop(m["layer"], Crop(*m["crop"]))
-        np.testing.assert_allclose(live[:, j], b.scores(cached[rows]), atol=0.02 * (1 + np.abs(live[:, j]).max()))
+        cached = b.input.gather(data.store, rows)
+        np.testing.assert_allclose(live[:, j], b.scores(cached), atol=0.02 * (1 + np.abs(live[:, j]).max()))
     decisions = list(rt.run(zip([int(data.ids[r]) for r in rows], frames, strict=True)))
     assert [fid for fid, _ in decisions] == [int(data.ids[r]) for r in rows] and all(len(d) == 2 for _, d in decisions)
 

@@ -12,7 +12,6 @@ from mlflow.tracking import MlflowClient
 
 from autocrop.cli import main
 from autocrop.config import load_config
-from autocrop.crops import Crop
 from autocrop.dataset import prepare
 from autocrop.errors import DataError
 from autocrop.export import load_bundle
@@ -21,11 +20,9 @@ from autocrop.tracking import tracking_uri
 pytestmark = pytest.mark.slow
 
 
-def _features(cfg_path, manifest) -> np.ndarray:
+def _features(cfg_path, bundle) -> np.ndarray:
     data = prepare(load_config(cfg_path))
-    if manifest["pooled"]:
-        return data.store.pooled(manifest["layer"])
-    return data.store.crop(manifest["layer"], Crop(*manifest["crop"]))
+    return bundle.input.gather(data.store)
 
 
 def test_select_registers_alias_and_export_roundtrip(searched, tmp_path, capsys):
@@ -40,9 +37,10 @@ def test_select_registers_alias_and_export_roundtrip(searched, tmp_path, capsys)
     assert main(["export", str(searched), "--alias", "champion", "--out", str(bundle_dir)]) == 0
     b = load_bundle(bundle_dir)
     m = b.manifest
-    assert m["format_version"] == 1 and m["trial"] == int(mv.tags["trial"])
+    assert m["format_version"] == 2 and m["trial"] == int(mv.tags["trial"])
     assert m["backbone"]["model"] == "mobilenetv2_100" and len(m["backbone"]["weights_digest"]) == 16
-    assert {"layer", "cells", "head", "threshold", "smoothing", "cost_madds", "metrics", "files"} <= set(m)
+    assert {"input", "head", "threshold", "smoothing", "cost_madds", "metrics", "files"} <= set(m)
+    assert set(m["input"]) == {"layer", "cells", "mask", "extra", "window", "pooled"}
 
     # the selected trial is the cheapest Pareto trial (every trial meets a 1/1 rule)
     import optuna
@@ -70,7 +68,7 @@ def test_onnx_parity_with_in_process_head(searched, tmp_path, head):
     out = tmp_path / f"b-{head}"
     assert main(["export", str(searched), "--trial", str(number), "--out", str(out)]) == 0
     b = load_bundle(out)
-    x = _features(searched, b.manifest)
+    x = _features(searched, b)
     onnx_scores = b.scores(x)
     with torch.no_grad():
         torch_scores = b.head()(torch.from_numpy(x.reshape(len(x), -1))[None])[0].numpy()
@@ -116,7 +114,7 @@ def test_export_refuses_non_empty_out(searched, tmp_path, capsys):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "file").write_text("keep me")
     assert main(["export", str(searched), "--trial", "0", "--out", str(tmp_path / "x")]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "not an empty folder" in capsys.readouterr().err
     assert (tmp_path / "x" / "file").read_text() == "keep me"
 
 
@@ -133,14 +131,14 @@ def test_study_artifacts_logged(searched):
 def test_retrained_trial_reproduces_the_stored_one(searched):
     import optuna
 
-    from autocrop.search import Evaluator
+    from autocrop.evaluation import Evaluator
+    from autocrop.records import TrialRecord
 
     cfg = load_config(searched)
     study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{searched.parent / 'mlruns' / 'optuna.db'}")
     ev = Evaluator(prepare(cfg), cfg)
     for t in study.trials[:4]:
-        rec = t.user_attrs
-        fresh = ev.retrain(rec)
-        assert fresh["cells"] == rec["cells"] and fresh["cost_madds"] == rec["cost_madds"]
-        for key in ("val_fp", "val_fn", "test_fp", "test_fn"):
-            assert fresh[key] == pytest.approx(rec[key], abs=1e-9), key
+        rec = TrialRecord.from_attrs(t.user_attrs)
+        fresh = ev.retrain(rec).record
+        assert fresh.input == rec.input and fresh.cost_madds == rec.cost_madds
+        assert fresh == rec  # every field, every metric

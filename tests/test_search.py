@@ -60,12 +60,12 @@ def test_searched_crop_beats_pooled_baseline_on_the_region(query, capsys):
     from autocrop.config import load_config
     from autocrop.crops import Crop
     from autocrop.dataset import prepare
-    from autocrop.search import Evaluator, run_baselines
+    from autocrop.evaluation import Evaluator, run_baselines
     from autocrop.space import TrialSpec, load_space
 
-    cfg = load_config(query, ["search.max_epochs=150"])
+    cfg = load_config(query, ["search.max_steps=150"])
     ev = Evaluator(prepare(cfg), cfg)
     region = Crop.from_pixels((0, 150, 130, 240), 320, 240)
-    crop = ev.run([TrialSpec("blocks.3.3", region, "logistic", {"l2": 1e-3})], [0])[0]
-    base = min(run_baselines(ev, load_space(cfg.search.space), 0), key=lambda r: r["test_fn"] + r["test_fp"])
-    assert crop["test_auc"] > base["test_auc"]
+    crop = ev.run([ev.job(TrialSpec("blocks.3.3", region, "logistic", {"l2": 1e-3}), 0)])[0].record
+    base = min(run_baselines(ev, load_space(cfg.search.space)), key=lambda r: r.test_fn + r.test_fp)
+    assert crop.metrics["test_auc"] > base.metrics["test_auc"]

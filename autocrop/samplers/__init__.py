@@ -1,45 +1,55 @@
-"""Sampler registry: the paper's truncated-Gaussian crops, Optuna's own samplers, and ours."""
+"""Search strategies: the paper's truncated-Gaussian crops, Optuna's own samplers, and ours.
+
+Every strategy is one `@register_sampler` definition (see `registry.py`); these are the built-ins.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 import warnings
 
 import optuna
 
+from autocrop.samplers.paper import PaperSampler
+from autocrop.samplers.registry import SAMPLERS, SamplerDef, check_sampler, get_sampler, make_sampler, register_sampler, sampler_names
+from autocrop.samplers.rf import ReceptiveFieldSampler, rf_context, roi_targets
+from autocrop.samplers.sparse import sparse_proposals
+
 # TPE's `group` (conditional head hyper-parameters) is stable in practice; keep its notice quiet
 warnings.filterwarnings("ignore", message=".*``group`` is an experimental feature.*")
 
-from autocrop.errors import ConfigError
-from autocrop.samplers.paper import PaperSampler
-from autocrop.samplers.rf import ReceptiveFieldSampler, roi_targets
-
-__all__ = ["SAMPLERS", "check_sampler", "make_sampler", "PaperSampler", "ReceptiveFieldSampler", "roi_targets", "NEEDS_ROI", "PROPOSES"]
-
-SamplerFactory = Callable[[int, dict[str, Any]], optuna.samplers.BaseSampler]
-
-SAMPLERS: dict[str, SamplerFactory] = {
-    "paper": lambda seed, ctx: PaperSampler(seed=seed),
-    "random": lambda seed, ctx: optuna.samplers.RandomSampler(seed=seed),
-    "tpe": lambda seed, ctx: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10),
-    "nsga2": lambda seed, ctx: optuna.samplers.NSGAIISampler(seed=seed, population_size=16),
-    "rf": lambda seed, ctx: ReceptiveFieldSampler(ctx["targets"], seed=seed),
-    # block-sparse: group-lasso proposals are enqueued by the search; TPE samples after them
-    "sparse": lambda seed, ctx: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10),
-}
-NEEDS_ROI = {"rf"}  # built with per-layer crop targets from the query's region of interest
-PROPOSES = {"sparse"}  # the search enqueues sparse_proposals() before sampling
+__all__ = ["SAMPLERS", "SamplerDef", "register_sampler", "get_sampler", "check_sampler", "make_sampler", "sampler_names",
+           "PaperSampler", "ReceptiveFieldSampler", "roi_targets"]
 
 
-def check_sampler(name: str) -> None:
-    if name not in SAMPLERS:
-        raise ConfigError(f"unknown sampler `{name}`; choose one of: {', '.join(SAMPLERS)}")
+def _tpe(seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=10)
 
 
-def make_sampler(name: str, seed: int, context: dict[str, Any] | None = None) -> optuna.samplers.BaseSampler:
-    check_sampler(name)
-    if name in NEEDS_ROI and not (context or {}).get("targets"):
-        raise ConfigError(f"sampler `{name}` needs a region of interest: set `search.roi` or `labels.region` (pixels)")
-    return SAMPLERS[name](seed, context or {})
+@register_sampler("paper", help="Zhou et al.'s random crops: truncated-Gaussian centre and size")
+def _paper(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
+    return PaperSampler(seed=seed)
+
+
+@register_sampler("random", help="Optuna's uniform random sampler")
+def _random(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+@register_sampler("tpe", help="Optuna's multivariate TPE with conditional head parameters")
+def _tpe_sampler(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
+    return _tpe(seed)
+
+
+@register_sampler("nsga2", help="Optuna's NSGA-II evolutionary sampler")
+def _nsga2(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
+
+
+@register_sampler("rf", help="crops around the cells whose receptive fields cover the query region", context=rf_context)
+def _rf(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
+    return ReceptiveFieldSampler(ctx.get("targets") or {}, seed=seed)
+
+
+@register_sampler("sparse", help="group-lasso supports (boxes, cell masks, two layers) first, then TPE", propose=sparse_proposals)
+def _sparse(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
+    return _tpe(seed)

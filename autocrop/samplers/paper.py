@@ -12,7 +12,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial
 from scipy.stats import truncnorm
 
-from autocrop.space import CENTER_PARAMS, SIZE_PARAMS
+from autocrop.crops import CENTER_PARAMS, SIZE_PARAMS
 
 __all__ = ["PaperSampler"]
 

@@ -11,10 +11,12 @@ from optuna.distributions import BaseDistribution, FloatDistribution
 from optuna.samplers import BaseSampler, TPESampler
 from optuna.trial import FrozenTrial
 
+from autocrop.crops import CENTER_PARAMS, SIZE_PARAMS
+from autocrop.defaults import RF_EXPLORE, RF_SPREAD
+from autocrop.errors import ConfigError
 from autocrop.samplers.paper import PaperSampler
-from autocrop.space import CENTER_PARAMS, SIZE_PARAMS
 
-__all__ = ["ReceptiveFieldSampler", "roi_targets"]
+__all__ = ["ReceptiveFieldSampler", "roi_targets", "rf_context"]
 
 CropTarget = dict[str, float]  # crop_cx, crop_cy, crop_w, crop_h
 
@@ -41,12 +43,27 @@ def roi_targets(fields: dict, infos: dict, layers: Sequence[str], roi: Sequence[
     return out
 
 
+def rf_context(cfg: Any, data: Any, space: Any) -> dict[str, Any]:
+    """The sampler's crop targets: the cells whose receptive fields cover `search.roi` (default `labels.region`)."""
+    from autocrop.receptive import receptive_fields
+
+    roi = cfg.search.roi or cfg.labels.region
+    if not roi:
+        raise ConfigError(f"{cfg.source_path}: sampler `rf` needs a region of interest: set `search.roi` or `labels.region` (pixels)")
+    frame_hw = data.source.first_frame().shape[:2]
+    targets = roi_targets(receptive_fields(data.backbone), data.backbone.layers(), space.layers, roi,
+                          frame_hw, tuple(cfg.backbone.input_size))
+    return {"targets": targets}
+
+
 class ReceptiveFieldSampler(BaseSampler):
     """Crop parameters ~ N(target, spread x target size) around the ROI's cells on the trial's
     layer; with probability `explore` a trial takes the paper's random crop instead. Layer, head
     and hyper-parameters come from Optuna's (independent) TPE."""
 
-    def __init__(self, targets: dict[str, CropTarget], seed: int | None = None, explore: float = 0.2, spread: float = 0.25):
+    def __init__(self, targets: dict[str, CropTarget], seed: int | None = None, explore: float = RF_EXPLORE, spread: float = RF_SPREAD):
+        if not targets:
+            raise ConfigError("sampler `rf` needs a region of interest: set `search.roi` or `labels.region` (pixels)")
         self._targets, self._seed, self._explore, self._spread = targets, seed, explore, spread
         self._paper = PaperSampler(seed=seed)
         self._tpe = TPESampler(seed=seed, n_startup_trials=10)

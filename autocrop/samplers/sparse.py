@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from autocrop.defaults import LASSO_ITERS, LASSO_LAMBDAS, LASSO_PER_LAYER
 from autocrop.space import EXTRA_ATTR, MASK_ATTR, SearchSpace
 
 __all__ = ["group_lasso_path", "sparse_proposals"]
 
 
-def group_lasso_path(x: np.ndarray, y: np.ndarray, n_lambdas: int = 6, iters: int = 80) -> list[np.ndarray]:
+def group_lasso_path(x: np.ndarray, y: np.ndarray, n_lambdas: int = LASSO_LAMBDAS, iters: int = LASSO_ITERS) -> list[np.ndarray]:
     """Supports [H, W] (bool) along a decreasing lambda path, by proximal gradient (ISTA, warm
     starts) on class-balanced logistic loss with one group per cell (all its channels)."""
     n, c, h, w = x.shape
@@ -49,7 +50,7 @@ def group_lasso_path(x: np.ndarray, y: np.ndarray, n_lambdas: int = 6, iters: in
     return supports
 
 
-def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = 4) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_LAYER) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(params, user attrs) to enqueue. Per distinct support: its bounding box as a crop; when the
     support does not fill that box, also the support itself as a cell mask; and, across layers,
     pairs of supports read together (the first layer's crop plus the second's cells)."""

@@ -1,0 +1,30 @@
+"""Named constants of the search, in one place: what each number is and why it has that value."""
+
+from __future__ import annotations
+
+# seeds: a trial's training seed and a worker's sampler seed derive from `search.seed`
+TRIAL_SEED_STRIDE = 100_003  # trial seed = seed * stride + trial number (a prime: no two (seed, trial) collide below it)
+WORKER_SEED_STRIDE = 7_919  # sampler seed = seed + stride * worker: workers sharing a study draw different crops
+
+# study storage
+SCHEMA_RETRIES = 5  # workers racing to create a fresh database's schema: the loser retries this often
+
+# training (full-batch Adam on standardized inputs)
+LEARNING_RATE = 1e-2
+EVAL_EVERY = 5  # steps between validation-loss checks for early stopping
+STACK_BYTES = 96 << 20  # stacked float32 training inputs per Lightning run, to bound memory
+
+# the pooled-final-layer baseline gets a small L2 grid, so it is not a straw man
+BASELINE_L2 = (1e-4, 1e-3, 1e-2)
+
+# receptive-field-guided sampler
+RF_EXPLORE = 0.2  # share of trials that take the paper's random crop instead of the ROI's cells
+RF_SPREAD = 0.25  # crop parameters ~ N(target, spread x target size)
+
+# group-lasso (block-sparse) proposals
+LASSO_LAMBDAS = 6  # points on the regularisation path, from 0.9 to 0.05 of lambda_max
+LASSO_ITERS = 80  # proximal-gradient iterations per lambda (warm-started)
+LASSO_PER_LAYER = 4  # distinct supports proposed per layer
+
+# comparisons of rates read from records (val FP <= target and the like)
+RATE_TOL = 1e-9

@@ -1,0 +1,152 @@
+"""Evaluate candidates on one query's cached features: gather inputs, train heads, threshold, cost.
+
+A `Job` is one candidate (its `InputSpec`, head and seed); `Evaluator.run` trains every job,
+stacking those that can share a Lightning run, and returns one `Outcome` each: the typed record,
+and beside it the trained head and validation scores when asked for.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autocrop.config import Config
+from autocrop.crops import FULL_FRAME
+from autocrop.dataset import QueryData
+from autocrop.defaults import BASELINE_L2, LEARNING_RATE, STACK_BYTES
+from autocrop.heads import BatchedHead, get_head, head_madds
+from autocrop.inputs import InputSpec
+from autocrop.metrics import evaluate
+from autocrop.records import TrialRecord
+from autocrop.selection import best_of
+from autocrop.space import SearchSpace, TrialSpec
+from autocrop.study import trial_seed
+from autocrop.train import Candidate, fit_heads
+
+__all__ = ["Job", "Outcome", "Evaluator", "run_baselines", "baseline_layer"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One candidate to train: trial number (negative for baselines), input, head, seed."""
+
+    number: int
+    input: InputSpec
+    crop: tuple[float, float, float, float]  # the box asked for (for display; the input has the cells)
+    head: str
+    hparams: dict[str, Any]
+    seed: int
+
+
+@dataclass
+class Outcome:
+    """A job's record; with `keep`, also its trained head (alone, K=1) and validation scores."""
+
+    record: TrialRecord
+    head: BatchedHead | None = None
+    val_scores: np.ndarray | None = None
+
+
+def baseline_layer(data: QueryData) -> str:
+    """The layer the transfer-learning baseline pools: the backbone's last."""
+    return data.backbone.layer_names[-1]
+
+
+class Evaluator:
+    """Turns jobs into trained, thresholded, costed records on one query's cached features."""
+
+    def __init__(self, data: QueryData, cfg: Config):
+        self.data, self.cfg = data, cfg
+        self.ys = data.ys()
+        self.infos = data.backbone.layers()
+        self.channels = {n: i.channels for n, i in self.infos.items()}
+
+    def input_spec(self, spec: TrialSpec) -> InputSpec:
+        """The cells a sampled spec reads on its layer(s), and its temporal window."""
+        info = self.infos[spec.layer]
+        cls = get_head(spec.head)
+        window = int({**cls.defaults, **spec.hparams}.get("window", 1)) if cls.spatial else 1
+        if spec.extra and cls.spatial:
+            raise ValueError(f"`{spec.head}` heads read one map; inputs from several layers need a flat head")
+        if spec.pooled:
+            return InputSpec(spec.layer, (0, info.height, 0, info.width), window=window, pooled=True)
+        if spec.mask:
+            return InputSpec(spec.layer, InputSpec.mask_box(spec.mask), mask=tuple(spec.mask), extra=spec.extra, window=window)
+        return InputSpec(spec.layer, spec.crop.cells(info.height, info.width), extra=spec.extra, window=window)
+
+    def job(self, spec: TrialSpec, number: int) -> Job:
+        crop = FULL_FRAME if spec.pooled else spec.crop
+        return Job(number, self.input_spec(spec), tuple(crop.as_list()), spec.head, dict(spec.hparams), trial_seed(self.cfg, number))
+
+    def inputs(self, inp: InputSpec) -> dict[str, np.ndarray]:
+        """Per split, float32 [N, D] inputs gathered from the cache (windows within each split)."""
+        return {s: inp.gather_windows(self.data.store, rows) for s, rows in self.data.splits.items()}
+
+    def run(self, jobs: Sequence[Job], keep: bool = False) -> list[Outcome]:
+        """Train every job, stacking those that can share a run; one outcome each, in order."""
+        prepared = [(self.inputs(j.input), j.input.shape(self.channels)) for j in jobs]
+        groups: dict[tuple, list[int]] = defaultdict(list)
+        for i, job in enumerate(jobs):
+            shared = tuple(sorted((k, v) for k, v in job.hparams.items() if k != "l2"))
+            groups[(job.head, shared, prepared[i][1] if get_head(job.head).spatial else None)].append(i)
+        out: list[Outcome | None] = [None] * len(jobs)
+        search = self.cfg.search
+        op, smoothing = search.operating_point, (search.smoothing.k, search.smoothing.n)
+        n_train = len(self.data.splits["train"])
+        for idx in (chunk for g in groups.values() for chunk in _chunks(g, prepared)):
+            cands = [Candidate(jobs[i].head, jobs[i].hparams, jobs[i].seed, prepared[i][0], prepared[i][1]) for i in idx]
+            head, scores, steps = fit_heads(cands, self.ys, max_steps=search.max_steps, patience=search.patience, lr=LEARNING_RATE)
+            for k, i in enumerate(idx):
+                job, shape = jobs[i], prepared[i][1]
+                rec = TrialRecord(
+                    number=job.number,
+                    input=job.input,
+                    crop=job.crop,
+                    head=job.head,
+                    hparams={**head.hparams[k]},
+                    input_shape=tuple(shape),
+                    cost_madds=head_madds(job.head, shape, head.hparams[k], n_train),
+                    metrics=evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target, smoothing),
+                    gather_elements=int(np.prod(shape)),
+                    backbone_madds=max(self.data.backbone.prefix_madds()[lay] for lay in job.input.layers),
+                    steps=steps,
+                    baseline=job.number < 0,
+                )
+                out[i] = Outcome(rec, head.single(k), scores["val"][k]) if keep else Outcome(rec)
+        return out  # type: ignore[return-value]
+
+    def retrain(self, rec: TrialRecord) -> Outcome:
+        """Train a stored record's head again: same input, same seed, so the same weights and metrics."""
+        job = Job(rec.number, rec.input, rec.crop, rec.head, dict(rec.hparams), trial_seed(self.cfg, rec.number))
+        return self.run([job], keep=True)[0]
+
+
+def run_baselines(ev: Evaluator, space: SearchSpace) -> list[TrialRecord]:
+    """The paper's transfer-learning baseline: each head on the pooled final map, best of an L2 grid."""
+    layer = baseline_layer(ev.data)
+    op = ev.cfg.search.operating_point
+    out = []
+    for n, head in enumerate(space.heads):
+        fixed = {k: v for k, v in space.heads[head].items() if isinstance(v, int | float | str) and not isinstance(v, bool)}
+        jobs = [ev.job(TrialSpec(layer, FULL_FRAME, head, {**fixed, "l2": l2}, pooled=True), -(n + 1)) for l2 in BASELINE_L2]
+        best = best_of([o.record for o in ev.run(jobs)], op.target, op.rule)
+        assert best is not None  # three records in, one out
+        out.append(best)
+    return out
+
+
+def _chunks(idx: list[int], prepared: list[tuple]) -> list[list[int]]:
+    """Split one stackable group, narrowest inputs first (padding to the widest is wasted work),
+    so that each run's [K, N_train, width] float32 training inputs stay cache-sized."""
+    width = {i: prepared[i][0]["train"].shape[1] for i in idx}
+    rows = prepared[idx[0]][0]["train"].shape[0]
+    out: list[list[int]] = [[]]
+    for i in sorted(idx, key=width.__getitem__):
+        if out[-1] and (len(out[-1]) + 1) * rows * width[i] * 4 > STACK_BYTES:
+            out.append([])
+        out[-1].append(i)
+    return out
