@@ -119,7 +119,7 @@ class Search(_Strict):
                 raise ValueError("give `search.max_steps` only (`search.max_epochs` is its old name)")
             warnings.warn("`search.max_epochs` is deprecated: it counts optimizer steps; rename it `search.max_steps`",
                           FutureWarning, stacklevel=2)
-            data = {**data, "max_steps": data.pop("max_epochs")}
+            data = {k: v for k, v in data.items() if k != "max_epochs"} | {"max_steps": data["max_epochs"]}
         return data
 
     @model_validator(mode="after")

@@ -74,3 +74,25 @@ def test_example_configs_validate(name):
     space = load_space(cfg.search.space)
     bb = Backbone(cfg.backbone.model_copy(update={"weights": "none"}))
     bb.check_layers(space.layers, str(cfg.search.space))  # every layer exists in that model
+
+
+def test_max_epochs_is_the_old_name_of_max_steps(tmp_path):
+    import yaml
+
+    from conftest import write_config
+
+    path = write_config(tmp_path)
+    raw = yaml.safe_load(path.read_text())
+    raw["search"]["max_epochs"] = raw["search"].pop("max_steps")
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.warns(FutureWarning, match="rename it `search.max_steps`"):
+        assert load_config(path).search.max_steps == 60
+    with pytest.raises(ConfigError, match="give `search.max_steps` only"):
+        load_config(path, ["search.max_steps=5"])
+
+
+@pytest.mark.parametrize("trials", ["0", "-3"])
+def test_trials_must_be_positive(query, trials, capsys):
+    assert main(["search", str(query), "--quiet", "--no-mlflow", "--trials", trials]) == 2
+    err = capsys.readouterr().err
+    assert f"--trials {trials}" in err and len(err.strip().splitlines()) == 1
