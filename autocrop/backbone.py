@@ -133,7 +133,8 @@ class Backbone:
     def preprocess(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
         """RGB uint8 frames (H, W, 3) -> normalized NCHW batch; the whole frame is resized, never cropped."""
         x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255)
-        x = F.interpolate(x, size=tuple(self.spec.input_size), mode="bilinear", antialias=True, align_corners=False)
+        if tuple(x.shape[2:]) != tuple(self.spec.input_size):  # at the native size the resize is exactly the identity
+            x = F.interpolate(x, size=tuple(self.spec.input_size), mode="bilinear", antialias=True, align_corners=False)
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
         return (x - mean) / std

@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--video", help="video file (PyAV)")
     c.add_argument("--fps", type=float, help="sample the video at this rate")
     c.add_argument("--weights", required=True, help="backbone weights the bundles were exported with (.safetensors/.pth, or hub)")
+    c.add_argument("--engine", choices=("auto", "onnxruntime", "torch"), default="auto",
+                   help="backbone engine (default auto: PyTorch on CUDA when a GPU is there, else ONNX Runtime)")
+    c.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="where the backbone runs (default auto)")
     return p
 
 
@@ -227,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from autocrop.export import load_bundle
     from autocrop.sources import open_source
 
-    rt = EdgeRuntime([load_bundle(Path(b)) for b in args.bundles], args.weights)
+    rt = EdgeRuntime([load_bundle(Path(b)) for b in args.bundles], args.weights, args.engine, args.device)
     source = open_source(Footage(frames=args.frames and Path(args.frames), video=args.video and Path(args.video), fps=args.fps))
     print("frame," + ",".join(rt.names))
     for fid, decisions in rt.run(source.frames()):

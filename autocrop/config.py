@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from autocrop.errors import ConfigError
 
@@ -55,6 +55,8 @@ class Labels(_Strict):
 class Split(_Strict):
     fractions: Triple = (0.5, 0.25, 0.25)  # train, val, test share of each contiguous cycle
     blocks: int = Field(3, ge=1)  # the labelled timeline is cut into this many cycles of train|val|test
+    max_frames: int | None = Field(4000, ge=100)  # per split, at most this many frames train and score (long
+    # footage: evenly spaced runs of 50 consecutive frames are kept, so memory stays bounded); None = all
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> Split:
@@ -71,6 +73,15 @@ class Backbone(_Strict):
     mean: Triple | None = None  # per-channel mean on [0, 1] pixels; None = the weights' own
     std: Triple | None = None  # per-channel std on [0, 1] pixels; None = the weights' own
     batch_size: int = Field(16, ge=1)  # frames per backbone pass during extraction
+    engine: Literal["auto", "onnxruntime", "torch"] = "auto"  # auto: torch on CUDA when a GPU is there, else ONNX Runtime
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when a GPU is there; cuda without one falls back to the CPU
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive_size(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if min(v) < 16:
+            raise ValueError(f"must be (height, width) of at least 16 pixels each, but got {list(v)}")
+        return v
 
 
 class OperatingPoint(_Strict):
@@ -199,7 +210,7 @@ def explain(err: ValidationError, source: str, model: type[BaseModel]) -> str:
     if first["type"] == "missing":
         return f"{source}: missing key `{dotted}`; add it to the file or pass --set {dotted}=..."
     where = f"`{dotted}`: " if dotted else ""
-    return f"{source}: {where}{first['msg']}"
+    return f"{source}: {where}{first['msg'].removeprefix('Value error, ')}"
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Config:

@@ -9,7 +9,7 @@ import numpy as np
 from autocrop.backbone import Backbone, build_backbone
 from autocrop.config import Config
 from autocrop.features import FeatureStore
-from autocrop.labels import SPLITS, check_trainable, load_labels, split_blocks
+from autocrop.labels import SPLITS, check_trainable, load_labels, split_blocks, subsample
 from autocrop.sources import FrameSource, open_source
 
 __all__ = ["QueryData", "prepare"]
@@ -40,7 +40,7 @@ def prepare(cfg: Config, need_trainable: bool = True) -> QueryData:
     labels = load_labels(cfg.labels, source)
     ids = labels.ids[labels.scored]
     y = labels.y[labels.scored].astype(np.int64)
-    splits = split_blocks(labels, cfg.split)
+    splits = {s: subsample(rows, cfg.split.max_frames) for s, rows in split_blocks(labels, cfg.split).items()}
     if need_trainable:
         check_trainable(y, splits, str(cfg.source_path))
     backbone = build_backbone(cfg.backbone)

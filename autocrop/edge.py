@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 
 from autocrop.backbone import Backbone
 from autocrop.config import Backbone as BackboneSpec
 from autocrop.errors import DataError
+from autocrop.engine import make_engine
 from autocrop.export import Bundle
 from autocrop.inputs import FrameWindow
 
@@ -27,7 +29,8 @@ _SHARED_KEYS = ("model", "kwargs", "weights_digest", "input_size", "mean", "std"
 class EdgeRuntime:
     """Score frames for every bundle; `weights` is the backbone weights the bundles were made with."""
 
-    def __init__(self, bundles: Sequence[Bundle], weights: str):
+    def __init__(self, bundles: Sequence[Bundle], weights: str, engine: str = "auto", device: str = "auto",
+                 cache_dir: Path = Path(".autocrop-cache")):
         if not bundles:
             raise DataError("no bundles given; export one with `autocrop export`")
         ref = bundles[0].manifest["backbone"]
@@ -52,6 +55,7 @@ class EdgeRuntime:
                 raise DataError(f"{b.path}: reads layer `{unknown[0]}`, which {ref['model']} does not have; export the bundle again")
         self.sessions = [b.session() for b in self.bundles]
         self.layers = sorted({lay for inp in self.inputs for lay in inp.layers}, key=self.backbone.layer_names.index)
+        self.engine = make_engine(self.backbone, self.layers, engine, device, cache_dir)
         self._windows = [FrameWindow(inp.window) for inp in self.inputs]
         self._votes = [deque(maxlen=b.manifest["smoothing"]["n"]) for b in self.bundles]
 
@@ -61,7 +65,7 @@ class EdgeRuntime:
 
     def maps(self, frames: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """float32 [frames, C, H, W] of every layer any bundle reads: one backbone pass."""
-        return {n: t.float().numpy() for n, t in self.backbone.tap(self.backbone.preprocess(frames), self.layers).items()}
+        return self.engine.frames(frames)
 
     def scores(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """[frames, bundles] head scores for consecutive RGB uint8 frames of one stream.

@@ -9,11 +9,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from autocrop.backbone import Backbone
 from autocrop.crops import Crop
+from autocrop.engine import make_engine, resolve
+from autocrop.pipeline import prefetch_batches
 from autocrop.sources import FrameSource
 
 __all__ = ["FeatureStore"]
@@ -24,10 +25,11 @@ _PARTIAL = ".partial.npy"
 class FeatureStore:
     """Cached feature maps of one backbone over one set of frames, one .npy file per layer.
 
-    The directory is keyed by (model, kwargs, weights digest, input size, preprocessing, frame
-    digest), so a change to any of them extracts afresh. A layer file appears only by an atomic
-    rename after every frame is written; an interrupted run leaves only `*.partial.npy` files,
-    which are never read and are removed by the next extraction.
+    The directory is keyed by (model, kwargs, weights digest, input size, preprocessing, engine,
+    frame digest), so a change to any of them extracts afresh. A layer file appears only by an
+    atomic rename after every frame is written; an interrupted run leaves only `*.partial.npy`
+    files, which are never read and are removed by the next extraction. Layers are read
+    memory-mapped: memory does not grow with the number of frames.
     """
 
     def __init__(self, root: Path, backbone: Backbone, source: FrameSource, ids: Sequence[int]):
@@ -35,18 +37,21 @@ class FeatureStore:
         self.source = source
         self.ids = [int(i) for i in ids]
         spec = backbone.spec
+        self.root = Path(root)
+        self.engine_name, self.device = resolve(spec.engine, spec.device, backbone)
         key = {
             "model": spec.model,
             "kwargs": spec.kwargs,
             "weights": backbone.weights_digest,
             "input_size": list(spec.input_size),
             "preprocessing": backbone.preprocessing,
+            "engine": self.engine_name,
             "frames": source.digest(self.ids),
         }
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self.key = key
-        self.dir = Path(root) / f"{spec.model}-{digest}"
-        self._ram: dict[str, np.ndarray] = {}
+        self.dir = self.root / f"{spec.model}-{digest}"
+        self._maps: dict[str, np.ndarray] = {}
 
     def path(self, layer: str) -> Path:
         return self.dir / f"{layer}.npy"
@@ -85,27 +90,18 @@ class FeatureStore:
         return todo
 
     def _fill(self, arrays: dict[str, np.ndarray], progress: bool) -> None:
-        batch_size = self.backbone.spec.batch_size
-        self.backbone.model.to(memory_format=torch.channels_last)
-        bar = tqdm(total=len(self.ids), unit="frame", desc=f"extract {len(arrays)} layer(s)", disable=not progress, dynamic_ncols=True)
-        pos, frames = 0, []
+        """Decode and preprocess in a background thread while the engine runs and maps are written."""
+        spec = self.backbone.spec
+        engine = make_engine(self.backbone, list(arrays), self.engine_name, self.device, self.root)
+        bar = tqdm(total=len(self.ids), unit="frame", desc=f"extract {len(arrays)} layer(s) [{engine.name}]",
+                   disable=not progress, dynamic_ncols=True)
+        pos = 0
         with bar:
-            for _fid, frame in self.source.frames(self.ids):
-                frames.append(frame)
-                if len(frames) == batch_size:
-                    pos = self._write_batch(arrays, frames, pos)
-                    bar.update(len(frames))
-                    frames = []
-            if frames:
-                pos = self._write_batch(arrays, frames, pos)
-                bar.update(len(frames))
-
-    def _write_batch(self, arrays: dict[str, np.ndarray], frames: list[np.ndarray], pos: int) -> int:
-        x = self.backbone.preprocess(frames).contiguous(memory_format=torch.channels_last)
-        maps = self.backbone.tap(x, list(arrays))
-        for n, t in maps.items():
-            arrays[n][pos : pos + len(frames)] = t.to(torch.float16).numpy()
-        return pos + len(frames)
+            for x in prefetch_batches(self.source, self.ids, spec.batch_size, self.backbone.preprocess):
+                for n, m in engine.run(x).items():
+                    arrays[n][pos : pos + len(m)] = m
+                pos += len(x)
+                bar.update(len(x))
 
     def _write_meta(self) -> None:
         meta = {"key": self.key, "ids": self.ids, "layers": sorted(p.name[:-4] for p in self.dir.glob("*.npy") if not p.name.endswith(_PARTIAL))}
@@ -114,13 +110,13 @@ class FeatureStore:
         os.replace(tmp, self.dir / "meta.json")
 
     def load(self, layer: str) -> np.ndarray:
-        """The whole layer, float16 [frames, C, H, W], held in memory after the first read."""
-        if layer not in self._ram:
+        """The whole layer, float16 [frames, C, H, W], memory-mapped (read from disk as sliced)."""
+        if layer not in self._maps:
             path = self.path(layer)
             if not path.is_file():
                 raise FileNotFoundError(f"{path}: layer `{layer}` is not extracted; run `autocrop extract CONFIG`")
-            self._ram[layer] = np.load(path)
-        return self._ram[layer]
+            self._maps[layer] = np.load(path, mmap_mode="r")
+        return self._maps[layer]
 
     def __getitem__(self, layer: str) -> np.ndarray:
         """float16 [frames, C, H, W]: the store is a mapping of layer -> maps, as `InputSpec.gather` reads."""

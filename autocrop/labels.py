@@ -14,7 +14,7 @@ from autocrop.config import Labels, Split
 from autocrop.errors import DataError
 from autocrop.sources import FrameSource
 
-__all__ = ["FrameLabels", "load_labels", "split_blocks", "SPLITS"]
+__all__ = ["FrameLabels", "load_labels", "split_blocks", "subsample", "check_trainable", "SPLITS"]
 
 IGNORE = -1
 SPLITS = ("train", "val", "test")
@@ -135,6 +135,16 @@ def split_blocks(labels: FrameLabels, spec: Split) -> dict[str, np.ndarray]:
         for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:], strict=True):
             parts[name].append(cycle[lo:hi])
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def subsample(rows: np.ndarray, max_frames: int | None, run: int = 50) -> np.ndarray:
+    """At most `max_frames` of `rows`: evenly spaced runs of `run` consecutive rows (temporal
+    windows stay whole), or all of them when they fit."""
+    if max_frames is None or len(rows) <= max_frames:
+        return rows
+    runs = np.array_split(rows, int(np.ceil(len(rows) / run)))
+    keep = np.unique(np.linspace(0, len(runs) - 1, max(1, max_frames // run)).round().astype(int))
+    return np.concatenate([runs[i] for i in keep])
 
 
 def check_trainable(y: np.ndarray, splits: dict[str, np.ndarray], where: str) -> None:

@@ -1,0 +1,83 @@
+"""Overlap decode with inference: a background thread decodes and preprocesses the next batches
+into a bounded queue, so the slowest stage (the backbone) sets the pace."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from autocrop.errors import DataError
+from autocrop.sources import FrameSource
+
+__all__ = ["prefetch_batches", "batched_frames"]
+
+_DONE = object()
+
+
+def batched_frames(source: FrameSource, ids: Sequence[int], batch: int) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """(frame ids, RGB frames) in batches, refusing frames whose size differs from the first."""
+    fids: list[int] = []
+    frames: list[np.ndarray] = []
+    shape = None
+    for fid, frame in source.frames(ids):
+        if shape is None:
+            shape = frame.shape
+        elif frame.shape != shape:
+            where = getattr(source, "file", None)
+            name = where(fid) if where else f"{source.path} frame {fid}"
+            raise DataError(f"{name}: frame {fid} is {frame.shape[1]}x{frame.shape[0]}, the first frame is "
+                            f"{shape[1]}x{shape[0]}; footage must have one frame size (resize it, or split the folder)")
+        fids.append(fid)
+        frames.append(frame)
+        if len(frames) == batch:
+            yield fids, frames
+            fids, frames = [], []
+    if frames:
+        yield fids, frames
+
+
+def prefetch_batches(source: FrameSource, ids: Sequence[int], batch: int, prepare: Callable[[list[np.ndarray]], Any],
+                     depth: int = 3) -> Iterator[Any]:
+    """`prepare(frames)` of each batch, decoded and prepared `depth` batches ahead in a thread.
+
+    An error in the thread (an unreadable frame, say) is raised here, in the consumer; stopping
+    early (an exception in the consumer) stops the thread.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for _fids, frames in batched_frames(source, ids, batch):
+                if not put(prepare(frames)):
+                    return
+            put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    worker = threading.Thread(target=produce, name="autocrop-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
