@@ -30,14 +30,16 @@ EXPORT_TOL = 1e-3  # max abs difference between ONNX Runtime and PyTorch maps at
 
 
 class Engine:
-    """Runs the backbone on preprocessed NCHW float32 batches; returns float32 maps per layer."""
+    """Runs the backbone on preprocessed NCHW float32 batches; returns maps per layer, float32 or
+    (`half_outputs`, what the cache stores) float16 converted inside the engine."""
 
     name = "base"
 
-    def __init__(self, backbone: Backbone, layers: Sequence[str]):
+    def __init__(self, backbone: Backbone, layers: Sequence[str], half_outputs: bool = False):
         backbone.check_layers(layers, "backbone engine")
         self.backbone = backbone
         self.layers = sorted(dict.fromkeys(layers), key=backbone.layer_names.index)
+        self.half_outputs = half_outputs
 
     def run(self, x: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:
         raise NotImplementedError
@@ -52,8 +54,8 @@ class TorchEngine(Engine):
 
     name = "torch"
 
-    def __init__(self, backbone: Backbone, layers: Sequence[str], device: str = "cpu"):
-        super().__init__(backbone, layers)
+    def __init__(self, backbone: Backbone, layers: Sequence[str], device: str = "cpu", half_outputs: bool = False):
+        super().__init__(backbone, layers, half_outputs)
         self.device = torch.device(device)
         self.half = self.device.type == "cuda"
         backbone.model.to(self.device, memory_format=torch.channels_last)
@@ -65,21 +67,22 @@ class TorchEngine(Engine):
         t = torch.as_tensor(x).to(self.device, non_blocking=True)
         t = (t.half() if self.half else t.float()).contiguous(memory_format=torch.channels_last)
         maps = self.backbone.tap(t, self.layers)
+        dtype = torch.float16 if self.half_outputs else torch.float32
         if self.device.type == "cpu":
-            return {n: m.float().numpy() for n, m in maps.items()}
-        host = {n: torch.empty(m.shape, dtype=m.dtype, pin_memory=True) for n, m in maps.items()}
+            return {n: m.to(dtype).numpy() for n, m in maps.items()}
+        host = {n: torch.empty(m.shape, dtype=dtype, pin_memory=True) for n, m in maps.items()}
         for n, m in maps.items():
-            host[n].copy_(m, non_blocking=True)
+            host[n].copy_(m.to(dtype), non_blocking=True)  # only the requested layers leave the GPU
         torch.cuda.synchronize(self.device)
-        return {n: h.float().numpy() for n, h in host.items()}
+        return {n: h.numpy() for n, h in host.items()}
 
 
 class _Truncated(torch.nn.Module):
     """timm's EfficientNet-family forward (stem, blocks, head), returning the taps, stopping early."""
 
-    def __init__(self, model: torch.nn.Module, layers: Sequence[str], order: Sequence[str]):
+    def __init__(self, model: torch.nn.Module, layers: Sequence[str], order: Sequence[str], half: bool = False):
         super().__init__()
-        self.model, self.wanted = model, list(layers)
+        self.model, self.wanted, self.half = model, list(layers), half
         self.last = max(order.index(n) for n in layers)
         self.order = list(order)
 
@@ -91,12 +94,15 @@ class _Truncated(torch.nn.Module):
             for i, blk in enumerate(stage):
                 k += 1
                 if k > self.last:
-                    return tuple(out[n] for n in self.wanted)
+                    return self._outputs(out)
                 x = blk(x)
                 out[f"blocks.{s}.{i}"] = x
         if "final" in self.wanted:
             out["final"] = m.bn2(m.conv_head(x))
-        return tuple(out[n] for n in self.wanted)
+        return self._outputs(out)
+
+    def _outputs(self, out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        return tuple(out[n].half() if self.half else out[n] for n in self.wanted)
 
 
 def _supports_onnx(backbone: Backbone) -> bool:
@@ -109,8 +115,9 @@ class OrtEngine(Engine):
 
     name = "onnxruntime"
 
-    def __init__(self, backbone: Backbone, layers: Sequence[str], cache_root: Path, threads: int | None = None):
-        super().__init__(backbone, layers)
+    def __init__(self, backbone: Backbone, layers: Sequence[str], cache_root: Path, threads: int | None = None,
+                 half_outputs: bool = False):
+        super().__init__(backbone, layers, half_outputs)
         import onnxruntime as ort
 
         self.path = self._export(Path(cache_root) / "engines")
@@ -119,13 +126,16 @@ class OrtEngine(Engine):
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle threads sleep rather than spin: the decode thread needs the cores between batches
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     def key(self) -> str:
         spec = self.backbone.spec
         key = {"model": spec.model, "kwargs": spec.kwargs, "weights": self.backbone.weights_digest,
-               "input_size": list(spec.input_size), "layers": self.layers, "torch": torch.__version__.split("+")[0]}
+               "input_size": list(spec.input_size), "layers": self.layers, "half_outputs": self.half_outputs,
+               "torch": torch.__version__.split("+")[0]}
         return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def _export(self, root: Path) -> Path:
@@ -134,7 +144,7 @@ class OrtEngine(Engine):
             return path
         root.mkdir(parents=True, exist_ok=True)
         h, w = self.backbone.spec.input_size
-        module = _Truncated(self.backbone.model, self.layers, self.backbone.layer_names).eval()
+        module = _Truncated(self.backbone.model, self.layers, self.backbone.layer_names, self.half_outputs).eval()
         probe = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
         tmp = path.with_suffix(f".{os.getpid()}.partial")
         try:
@@ -155,7 +165,8 @@ class OrtEngine(Engine):
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         got = sess.run(None, {"pixels": probe.numpy()})
         want = self.backbone.tap(probe, self.layers)
-        diff = max(float(np.abs(g - want[n].numpy()).max()) for g, n in zip(got, self.layers, strict=True))
+        diff = max(float(np.abs(g.astype(np.float32) - want[n].numpy()).max() / (1 + np.abs(want[n].numpy()).max() * self.half_outputs))
+                   for g, n in zip(got, self.layers, strict=True))
         if diff > EXPORT_TOL:
             raise ConfigError(f"{self.backbone.spec.model}: the ONNX export differs from PyTorch by {diff:.2e} (> {EXPORT_TOL}); "
                               "use `backbone.engine: torch`")
@@ -185,8 +196,8 @@ def resolve(engine: str, device: str, backbone: Backbone) -> tuple[str, str]:
 
 
 def make_engine(backbone: Backbone, layers: Sequence[str], engine: str = "auto", device: str = "auto",
-                cache_root: Path | None = None) -> Engine:
+                cache_root: Path | None = None, half_outputs: bool = False) -> Engine:
     name, dev = resolve(engine, device, backbone)
     if name == "onnxruntime":
-        return OrtEngine(backbone, layers, cache_root or Path(".autocrop-cache"))
-    return TorchEngine(backbone, layers, dev)
+        return OrtEngine(backbone, layers, cache_root or Path(".autocrop-cache"), half_outputs=half_outputs)
+    return TorchEngine(backbone, layers, dev, half_outputs=half_outputs)

@@ -70,37 +70,32 @@ class FeatureStore:
             stale.unlink()
         info = self.backbone.layers()
         partial = {n: self.dir / f"{n}{_PARTIAL}" for n in todo}
-        arrays = {
-            n: np.lib.format.open_memmap(
-                partial[n], mode="w+", dtype=np.float16, shape=(len(self.ids), info[n].channels, info[n].height, info[n].width)
-            )
-            for n in todo
-        }
+        files: dict[str, _LayerFile] = {}
         try:
-            self._fill(arrays, progress)
             for n in todo:
-                arrays[n].flush()
-                del arrays[n]
+                files[n] = _LayerFile(partial[n], (len(self.ids), info[n].channels, info[n].height, info[n].width))
+            self._fill(files, progress)
+            for n in todo:
+                files.pop(n).close()
                 os.replace(partial[n], self.path(n))
             self._write_meta()
         finally:
-            arrays.clear()
+            for f in files.values():
+                f.abort()
             for p in partial.values():
                 p.unlink(missing_ok=True)
         return todo
 
-    def _fill(self, arrays: dict[str, np.ndarray], progress: bool) -> None:
+    def _fill(self, arrays: dict[str, _LayerFile], progress: bool) -> None:
         """Decode and preprocess in a background thread while the engine runs and maps are written."""
         spec = self.backbone.spec
-        engine = make_engine(self.backbone, list(arrays), self.engine_name, self.device, self.root)
+        engine = make_engine(self.backbone, list(arrays), self.engine_name, self.device, self.root, half_outputs=True)
         bar = tqdm(total=len(self.ids), unit="frame", desc=f"extract {len(arrays)} layer(s) [{engine.name}]",
                    disable=not progress, dynamic_ncols=True)
-        pos = 0
         with bar:
             for x in prefetch_batches(self.source, self.ids, spec.batch_size, self.backbone.preprocess):
                 for n, m in engine.run(x).items():
-                    arrays[n][pos : pos + len(m)] = m
-                pos += len(x)
+                    arrays[n].append(m)
                 bar.update(len(x))
 
     def _write_meta(self) -> None:
@@ -134,3 +129,31 @@ class FeatureStore:
         arr = self.load(layer)
         sel = arr if rows is None else arr[rows]
         return sel.astype(np.float32).mean(axis=(2, 3), keepdims=True)
+
+
+class _LayerFile:
+    """A float16 .npy file written front to back: the header for the final shape, then rows
+    appended as they come (sequential writes; no page faults of a fresh memory map)."""
+
+    def __init__(self, path: Path, shape: tuple[int, ...]):
+        self.path, self.shape, self.rows = path, shape, 0
+        self._f = open(path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self._f, header)
+
+    def append(self, maps: np.ndarray) -> None:
+        if tuple(maps.shape[1:]) != self.shape[1:]:
+            raise ValueError(f"{self.path}: rows of shape {maps.shape[1:]}, the file holds {self.shape[1:]}")
+        self._f.write(np.ascontiguousarray(maps, dtype=np.float16).data)
+        self.rows += len(maps)
+
+    def close(self) -> None:
+        """Complete: every row written and flushed to disk before the file may be published."""
+        if self.rows != self.shape[0]:
+            raise RuntimeError(f"{self.path}: {self.rows} of {self.shape[0]} frames written; not publishing a partial layer")
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+
+    def abort(self) -> None:
+        self._f.close()

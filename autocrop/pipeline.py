@@ -1,8 +1,15 @@
 """Overlap decode with inference: a background thread decodes and preprocesses the next batches
-into a bounded queue, so the slowest stage (the backbone) sets the pace."""
+into a bounded queue, so the slowest stage (the backbone) sets the pace.
+
+The decode thread runs at the lowest CPU priority (nice 19): where the engine keeps every core
+busy (two cores here), decoding at equal priority interrupts its parallel operators and the
+overlap is slower than decoding in turn; at low priority it fills the cores' idle moments
+between operators instead (bench/extract.py measures both).
+"""
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -41,12 +48,17 @@ def batched_frames(source: FrameSource, ids: Sequence[int], batch: int) -> Itera
 
 
 def prefetch_batches(source: FrameSource, ids: Sequence[int], batch: int, prepare: Callable[[list[np.ndarray]], Any],
-                     depth: int = 3) -> Iterator[Any]:
-    """`prepare(frames)` of each batch, decoded and prepared `depth` batches ahead in a thread.
+                     depth: int = 3, nice: int = 19) -> Iterator[Any]:
+    """`prepare(frames)` of each batch, decoded and prepared `depth` batches ahead in a thread at
+    priority `nice` (depth 0: in this thread).
 
     An error in the thread (an unreadable frame, say) is raised here, in the consumer; stopping
     early (an exception in the consumer) stops the thread.
     """
+    if depth == 0:
+        for _fids, frames in batched_frames(source, ids, batch):
+            yield prepare(frames)
+        return
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -61,6 +73,8 @@ def prefetch_batches(source: FrameSource, ids: Sequence[int], batch: int, prepar
 
     def produce() -> None:
         try:
+            if nice and hasattr(os, "setpriority"):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)  # Linux: per thread
             for _fids, frames in batched_frames(source, ids, batch):
                 if not put(prepare(frames)):
                     return
