@@ -83,7 +83,7 @@ def _looped(tmp: Path, n: int) -> Path:
     """A folder of n frames (and masks) symlinked from the highway footage in a loop."""
     src = sorted((HIGHWAY / "input").glob("*.jpg"))[469:]
     gts = {p.stem[2:]: p for p in (HIGHWAY / "groundtruth").glob("*.png")}
-    (tmp / "input").mkdir()
+    (tmp / "input").mkdir(parents=True)
     (tmp / "groundtruth").mkdir()
     for i in range(n):
         f = src[i % len(src)]
