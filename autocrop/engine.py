@@ -55,12 +55,15 @@ class TorchEngine(Engine):
     name = "torch"
 
     def __init__(self, backbone: Backbone, layers: Sequence[str], device: str = "cpu", half_outputs: bool = False):
-        super().__init__(backbone, layers, half_outputs)
         self.device = torch.device(device)
         self.half = self.device.type == "cuda"
-        backbone.model.to(self.device, memory_format=torch.channels_last)
-        if self.half:
+        if self.half:  # a copy on the GPU: the backbone's own model stays float32 on the CPU (layers, MACs)
+            import copy
+
+            backbone = copy.deepcopy(backbone)
             backbone.model.half()
+        super().__init__(backbone, layers, half_outputs)
+        backbone.model.to(self.device, memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def run(self, x: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:

@@ -12,7 +12,6 @@ import numpy as np
 from tqdm import tqdm
 
 from autocrop.backbone import Backbone
-from autocrop.crops import Crop
 from autocrop.engine import make_engine, resolve
 from autocrop.pipeline import prefetch_batches
 from autocrop.sources import FrameSource
@@ -116,19 +115,6 @@ class FeatureStore:
     def __getitem__(self, layer: str) -> np.ndarray:
         """float16 [frames, C, H, W]: the store is a mapping of layer -> maps, as `InputSpec.gather` reads."""
         return self.load(layer)
-
-    def crop(self, layer: str, crop: Crop, rows: np.ndarray | None = None) -> np.ndarray:
-        """float32 [frames, C, h, w] of the cells `crop` covers on `layer`."""
-        arr = self.load(layer)
-        r0, r1, c0, c1 = crop.cells(arr.shape[2], arr.shape[3])
-        sel = arr if rows is None else arr[rows]
-        return sel[:, :, r0:r1, c0:c1].astype(np.float32)
-
-    def pooled(self, layer: str, rows: np.ndarray | None = None) -> np.ndarray:
-        """float32 [frames, C, 1, 1]: the global-average-pooled layer (the transfer-learning baseline)."""
-        arr = self.load(layer)
-        sel = arr if rows is None else arr[rows]
-        return sel.astype(np.float32).mean(axis=(2, 3), keepdims=True)
 
 
 class _LayerFile:

@@ -8,6 +8,7 @@ from autocrop.config import load_config
 from autocrop.crops import Crop
 from autocrop.dataset import prepare
 from autocrop.errors import DataError
+from autocrop.inputs import InputSpec
 from conftest import write_config
 
 
@@ -18,8 +19,10 @@ def test_cache_holds_float16_maps_of_every_layer(query):
     assert arr.dtype == np.float16 and arr.shape[0] == len(data.ids)
     info = data.backbone.layers()["blocks.3.3"]
     assert arr.shape[1:] == (info.channels, info.height, info.width)
-    crop = data.store.crop("blocks.3.3", Crop(0.0, 0.5, 0.5, 1.0))
-    assert crop.dtype == np.float32 and crop.shape[2:] == (4, 5)  # 8x10 map at 120x160
+    spec = InputSpec("blocks.3.3", Crop(0.0, 0.5, 0.5, 1.0).cells(info.height, info.width))
+    crop = spec.gather(data.store)
+    assert spec.shape({"blocks.3.3": info.channels})[1:] == (4, 5)  # 8x10 map at 120x160
+    assert crop.dtype == np.float32 and crop.shape == (len(data.ids), info.channels * 4 * 5)
 
 
 def test_cache_key_changes_with_input_size(query):
