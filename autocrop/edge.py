@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from autocrop.backbone import Backbone
 from autocrop.config import Backbone as BackboneSpec
+from autocrop.drift import DriftCheck, DriftMonitor
 from autocrop.errors import DataError
 from autocrop.engine import make_engine
 from autocrop.export import Bundle
 from autocrop.inputs import FrameWindow
 
-__all__ = ["EdgeRuntime"]
+__all__ = ["EdgeRuntime", "Stream", "Step"]
 
 _SHARED_KEYS = ("model", "kwargs", "weights_digest", "input_size", "mean", "std")
 
@@ -53,39 +56,44 @@ class EdgeRuntime:
             unknown = [lay for lay in inp.layers if lay not in known]
             if unknown:
                 raise DataError(f"{b.path}: reads layer `{unknown[0]}`, which {ref['model']} does not have; export the bundle again")
+        names = [b.name for b in self.bundles]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup:
+            paths = [str(b.path) for b in self.bundles if b.name == dup]
+            raise DataError(f"{paths[1]}: query `{dup}` is also served from {paths[0]}; give each bundle once")
         self.sessions = [b.session() for b in self.bundles]
+        self.drift_refs = [b.drift() for b in self.bundles]
         self.layers = sorted({lay for inp in self.inputs for lay in inp.layers}, key=self.backbone.layer_names.index)
         self.engine = make_engine(self.backbone, self.layers, engine, device, cache_dir)
-        self._windows = [FrameWindow(inp.window) for inp in self.inputs]
-        self._votes = [deque(maxlen=b.manifest["smoothing"]["n"]) for b in self.bundles]
+        self._default = self.stream()
 
     @property
     def names(self) -> list[str]:
         return [b.name for b in self.bundles]
 
-    def maps(self, frames: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        """float32 [frames, C, H, W] of every layer any bundle reads: one backbone pass."""
-        return self.engine.frames(frames)
+    def stream(self, drift: bool = True) -> Stream:
+        """Fresh per-stream state: temporal windows, smoothing votes, drift monitors."""
+        return Stream(self, drift)
 
-    def scores(self, frames: Sequence[np.ndarray]) -> np.ndarray:
+    def maps(self, frames: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """float32 [frames, C, H, W] of every layer any bundle reads: one backbone pass (frames may differ in size)."""
+        shapes = {f.shape for f in frames}
+        if len(shapes) <= 1:
+            return self.engine.frames(frames)
+        x = torch.cat([self.backbone.preprocess([f]) for f in frames])
+        return self.engine.run(x)
+
+    def scores(self, frames: Sequence[np.ndarray], stream: Stream | None = None) -> np.ndarray:
         """[frames, bundles] head scores for consecutive RGB uint8 frames of one stream.
 
         Temporal bundles read each frame with the frames before it (kept across calls); call
         `reset()` where the stream has a gap.
         """
-        maps = self.maps(frames)
-        out = np.empty((len(frames), len(self.bundles)), dtype=np.float32)
-        for j, (b, sess) in enumerate(zip(self.bundles, self.sessions, strict=True)):
-            x = self._windows[j].push(self.inputs[j].gather(maps))
-            out[:, j] = b.scores(x, sess)
-        return out
+        return (stream or self._default).step(self.maps(frames)).scores
 
     def reset(self) -> None:
         """Forget temporal windows and smoothing votes (a new stream, or a gap in one)."""
-        for w in self._windows:
-            w.reset()
-        for v in self._votes:
-            v.clear()
+        self._default.reset()
 
     def run(self, frames: Iterable[tuple[int, np.ndarray]], batch: int = 8) -> Iterator[tuple[int, list[bool]]]:
         """(frame id, smoothed decision per bundle), in frame order."""
@@ -99,10 +107,53 @@ class EdgeRuntime:
             yield from self._decide(buf)
 
     def _decide(self, buf: list[tuple[int, np.ndarray]]) -> Iterator[tuple[int, list[bool]]]:
-        scores = self.scores([f for _, f in buf])
-        for (fid, _), row in zip(buf, scores, strict=True):
-            decisions = []
-            for j, b in enumerate(self.bundles):
-                self._votes[j].append(bool(row[j] >= b.threshold))
-                decisions.append(sum(self._votes[j]) >= b.manifest["smoothing"]["k"])
-            yield fid, decisions
+        step = self._default.step(self.maps([f for _, f in buf]))
+        for (fid, _), row in zip(buf, step.decisions, strict=True):
+            yield fid, [bool(d) for d in row]
+
+
+@dataclass
+class Step:
+    """One batch of one stream: per frame and bundle, the score and the smoothed decision; drift checks."""
+
+    scores: np.ndarray  # [n, bundles] float32
+    decisions: np.ndarray  # [n, bundles] bool, k-of-n smoothed
+    drift: list[tuple[int, DriftCheck]]  # (bundle index, check)
+
+
+class Stream:
+    """What the runtime remembers about one stream between batches."""
+
+    def __init__(self, rt: EdgeRuntime, drift: bool = True):
+        self.rt = rt
+        self._windows = [FrameWindow(inp.window) for inp in rt.inputs]
+        self._votes = [deque(maxlen=b.manifest["smoothing"]["n"]) for b in rt.bundles]
+        self.monitors = [DriftMonitor(ref) if ref is not None and drift else None for ref in rt.drift_refs]
+
+    def reset(self) -> None:
+        """Forget temporal windows, smoothing votes and drift windows (a new stream, or a gap in one)."""
+        for w in self._windows:
+            w.reset()
+        for v in self._votes:
+            v.clear()
+        for m in self.monitors:
+            if m is not None:
+                m.reset()
+
+    def step(self, maps: dict[str, np.ndarray]) -> Step:
+        """Score consecutive frames of this stream from their backbone maps."""
+        rt = self.rt
+        n = len(next(iter(maps.values())))
+        scores = np.empty((n, len(rt.bundles)), dtype=np.float32)
+        decisions = np.empty((n, len(rt.bundles)), dtype=bool)
+        checks: list[tuple[int, DriftCheck]] = []
+        for j, (b, sess) in enumerate(zip(rt.bundles, rt.sessions, strict=True)):
+            per_frame = rt.inputs[j].gather(maps)
+            scores[:, j] = b.scores(self._windows[j].push(per_frame), sess)
+            votes, k, thr = self._votes[j], b.manifest["smoothing"]["k"], b.threshold
+            for i in range(n):
+                votes.append(bool(scores[i, j] >= thr))
+                decisions[i, j] = sum(votes) >= k
+            if self.monitors[j] is not None:
+                checks += [(j, c) for c in self.monitors[j].push(per_frame, scores[:, j])]
+        return Step(scores, decisions, checks)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from autocrop.drift import DRIFT_FILE, DriftReference
 from autocrop.errors import DataError
 from autocrop.inputs import InputSpec
 
@@ -74,8 +75,11 @@ def _publish(tmp: Path, out: Path) -> Path:
     return out
 
 
-def write_bundle(out: Path, head: Any, manifest: dict[str, Any]) -> Path:
-    """Write the bundle into `out` atomically: a temporary folder renamed into place when complete."""
+def write_bundle(out: Path, head: Any, manifest: dict[str, Any], drift: DriftReference | None = None) -> Path:
+    """Write the bundle into `out` atomically: a temporary folder renamed into place when complete.
+
+    `drift`: the statistics of the head's training inputs, for the edge's drift alarms.
+    """
     from autocrop.heads import save_head
 
     out = Path(out)
@@ -83,7 +87,12 @@ def write_bundle(out: Path, head: Any, manifest: dict[str, Any]) -> Path:
     try:
         save_head(head, tmp / HEAD_WEIGHTS)
         _export_onnx(head, tmp / HEAD_ONNX)
-        files = {name: _sha256(tmp / name) for name in (HEAD_WEIGHTS, HEAD_ONNX)}
+        names = [HEAD_WEIGHTS, HEAD_ONNX]
+        if drift is not None:
+            drift.save(tmp / DRIFT_FILE)
+            manifest = {**manifest, "drift": drift.manifest()}
+            names.append(DRIFT_FILE)
+        files = {name: _sha256(tmp / name) for name in names}
         body = {"format_version": FORMAT_VERSION, **manifest, "files": files}
         (tmp / MANIFEST).write_text(json.dumps(body, indent=2, default=str))
         return _publish(tmp, out)
@@ -135,6 +144,11 @@ class Bundle:
         x = np.ascontiguousarray(features.reshape(len(features), -1), dtype=np.float32)
         return sess.run(["score"], {"features": x})[0]
 
+    def drift(self) -> DriftReference | None:
+        """The training-input statistics for drift alarms; None for a bundle exported without them."""
+        entry = self.manifest.get("drift")
+        return DriftReference.load(self.path / DRIFT_FILE, entry) if entry else None
+
     def head(self):
         """The head as a torch module, from safetensors (never unpickled)."""
         from autocrop.heads import load_head
@@ -163,7 +177,7 @@ def load_bundle(path: Path) -> Bundle:
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{mf}: `input` is malformed ({type(exc).__name__}: {exc}); export the bundle again") from None
     files = manifest.get("files") or {}
-    for name in (HEAD_WEIGHTS, HEAD_ONNX):
+    for name in (HEAD_WEIGHTS, HEAD_ONNX, *([DRIFT_FILE] if manifest.get("drift") else [])):
         f = path / name
         if name not in files or not f.is_file():
             raise DataError(f"{path}: {name} is missing; the bundle is incomplete, export it again")

@@ -11,6 +11,7 @@ import optuna
 
 from autocrop.config import Config
 from autocrop.dataset import QueryData, prepare
+from autocrop.drift import DriftReference
 from autocrop.errors import ConfigError, DataError
 from autocrop.evaluation import Evaluator, Outcome
 from autocrop.export import Bundle, check_out, copy_bundle, load_bundle, write_bundle
@@ -18,7 +19,7 @@ from autocrop.records import TrialRecord
 from autocrop.selection import cheapest_meeting, closest
 from autocrop.study import find_record
 
-__all__ = ["select_trial", "manifest_for", "retrain", "Selected", "select_and_register", "export_trial", "export_alias"]
+__all__ = ["select_trial", "manifest_for", "retrain", "drift_reference", "write_outcome", "Selected", "select_and_register", "export_trial", "export_alias"]
 
 
 def select_trial(study: optuna.Study, max_fn: float, max_fp: float) -> TrialRecord:
@@ -67,6 +68,17 @@ def manifest_for(rec: TrialRecord, cfg: Config, data: QueryData, study: str) -> 
     }
 
 
+def drift_reference(data: QueryData, out: Outcome) -> DriftReference:
+    """The drift statistics of a trained outcome's input: fitted on train frames, calibrated on val."""
+    inp, rows = out.record.input, data.splits
+    return DriftReference.fit(inp.gather(data.store, rows["train"]), inp.gather(data.store, rows["val"]), out.val_scores)
+
+
+def write_outcome(out_dir: Path, cfg: Config, data: QueryData, out: Outcome, study: str) -> Path:
+    """The bundle of a trained outcome (kept head): manifest, head, ONNX and drift statistics."""
+    return write_bundle(out_dir, out.head, manifest_for(out.record, cfg, data, study), drift_reference(data, out))
+
+
 def retrain(cfg: Config, rec: TrialRecord) -> tuple[QueryData, Outcome]:
     """The record's head trained again on the cached features (same seed: same weights)."""
     data = prepare(cfg)
@@ -91,7 +103,7 @@ def select_and_register(cfg: Config, study: optuna.Study, max_fn: float, max_fp:
     name = model_name or study.study_name
     tracker = Tracker(cfg.tracking.dir, cfg.tracking.experiment)
     with tempfile.TemporaryDirectory(dir=cfg.tracking.dir) as tmp:
-        bundle = write_bundle(Path(tmp) / "bundle", out.head, manifest_for(out.record, cfg, data, study.study_name))
+        bundle = write_outcome(Path(tmp) / "bundle", cfg, data, out, study.study_name)
         parent = tracker.study_run(study.study_name, {})
         _run, version = tracker.register_model(parent, study.study_name, bundle, name, alias,
                                                {"study": study.study_name, "trial": str(rec.number)})
@@ -104,7 +116,7 @@ def export_trial(cfg: Config, study: optuna.Study, number: int, out: Path) -> Bu
     check_out(out)  # before any retraining
     rec = find_record(study, number)
     data, fresh = retrain(cfg, rec)
-    write_bundle(out, fresh.head, manifest_for(fresh.record, cfg, data, study.study_name))
+    write_outcome(out, cfg, data, fresh, study.study_name)
     return load_bundle(out)
 
 

@@ -11,7 +11,7 @@ from autocrop.records import TrialRecord
 from autocrop.selection import best_of
 from autocrop.study import baseline_records, pareto_numbers, trial_records
 
-__all__ = ["Row", "report_rows", "format_table", "best_row", "json_rows"]
+__all__ = ["Row", "report_rows", "format_table", "best_row", "json_rows", "format_serve"]
 
 JSON_KEYS = ("number", "layer", "crop", "head", "cost_madds", "val_fp", "val_fn", "test_fp", "test_fn", "baseline",
              "pareto", "input", "cells", "pooled", "hparams", "threshold", "val_auc", "test_auc")
@@ -70,3 +70,23 @@ def format_table(rows: list[Row], best: int | None = None) -> str:
             f"{r.val_fp:>7.3f} {r.val_fn:>7.3f} {r.test_fp:>7.3f} {r.test_fn:>7.3f}"
         )
     return "\n".join(lines)
+
+
+def format_serve(summary: dict) -> str:
+    """The edge service's final summary: frames/s, and per query its positives and bandwidth."""
+    mb = 1e6
+    lines = [f"served {summary['frames']:,} frames in {summary['seconds']:.1f} s "
+             f"({summary['frames_per_s'] or 0:.1f} frames/s); stream in: {summary['bytes_in'] / mb:.2f} MB"]
+    rows = [(q["query"], str(q["positives"]), f"{q['bytes_forwarded'] / mb:.2f} MB", _pct(q["share_of_stream"]),
+             str(q["drift_alarms"])) for q in summary["queries"]]
+    fw = summary["forwarded"]
+    rows.append(("all queries (each frame once)", "", f"{fw['bytes'] / mb:.2f} MB", _pct(fw["share_of_stream"]), ""))
+    head = ("query", "positives", "forwarded", "of stream", "drift alarms")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        lines.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))))
+    return "\n".join(lines)
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"
