@@ -120,7 +120,8 @@ def served(tmp_path_factory, shared_cache):
     # in process: the same backbone batches, the training-side gather (windows over cache rows), the torch head
     maps = [rt.maps(frames[a:b]) for a, b in batches]
     maps = {lay: np.concatenate([m[lay] for m in maps]) for lay in maps[0]}
-    return {"outcomes": outcomes, "bundles": bundles, "live": live, "maps": maps, "data": data, "rows": rows}
+    return {"outcomes": outcomes, "bundles": bundles, "live": live, "maps": maps, "data": data, "rows": rows,
+            "rt": rt, "ids": [int(data.ids[r]) for r in rows], "tmp": tmp}
 
 
 @pytest.mark.slow
@@ -173,3 +174,26 @@ def test_heads_without_onnx_form_are_refused_at_export(searched, tmp_path, capsy
     err = capsys.readouterr().err
     assert "have no ONNX form" in err and len(err.strip().splitlines()) == 1
     assert not out.exists() and not list(tmp_path.glob(".bundle-*"))
+
+
+@pytest.mark.slow
+def test_every_case_runs_through_the_service(served):
+    """The same frames as a frame folder through `autocrop serve`'s loop (other batches): same scores."""
+    import json
+    import os
+
+    from autocrop.serve import Service
+    from autocrop.streams import open_stream
+    from conftest import HIGHWAY
+
+    folder = served["tmp"] / "frames"
+    folder.mkdir()
+    for i in served["ids"]:
+        os.symlink(HIGHWAY / "input" / f"in{i:06d}.jpg", folder / f"in{i:06d}.jpg")
+    rt = served["rt"]
+    Service(rt, [open_stream(0, str(folder))], served["tmp"] / "served", batch=3, progress=False).run(handle_signals=False)
+    events = [json.loads(x) for x in (served["tmp"] / "served" / "events.jsonl").read_text().splitlines()]
+    for j, name in enumerate(rt.names):
+        mine = [e for e in events if e["type"] == "decision" and e["query"] == name]
+        assert [e["frame"] for e in mine] == served["ids"]
+        np.testing.assert_allclose([e["score"] for e in mine], served["live"][:, j], atol=1e-4, rtol=1e-4)
