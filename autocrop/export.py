@@ -134,9 +134,16 @@ class Bundle:
         return f"{self.manifest['query']}#{self.manifest['trial']}"
 
     def session(self):
+        """An ONNX Runtime session for the head: one thread, no spinning. A head is microseconds of
+        work; a thread pool per head (ORT's default) costs more than the head, and fifty pools
+        spinning after each run take the cores from the backbone."""
         import onnxruntime as ort
 
-        return ort.InferenceSession(str(self.path / HEAD_ONNX), providers=["CPUExecutionProvider"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return ort.InferenceSession(str(self.path / HEAD_ONNX), opts, providers=["CPUExecutionProvider"])
 
     def scores(self, features: np.ndarray, session: Any = None) -> np.ndarray:
         """Scores for crop features [N, D] (or [N, C, h, w]) with ONNX Runtime."""

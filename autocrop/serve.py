@@ -123,6 +123,7 @@ class Service:
             seconds = time.monotonic() - t0
             summary = self.summary(seconds, stopped_by[0] if stopped_by else None)
             self.log.close()
+            self.forwarder.close()
             write_summary(self.out / "summary.json", summary)
             for r in readers:
                 r.join(timeout=2)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,3 +25,12 @@ def car_query(overrides: list[str] | None = None, extract: bool = True) -> tuple
     if extract:
         data.store.extract([*space.layers, data.backbone.layer_names[-1]], progress=True)
     return cfg, data
+
+
+def write_section(path: Path, title: str, command: str, lines: list[str], extra: str = "") -> None:
+    """Replace (or append) the `title` section of a markdown file with a dated table."""
+    body = path.read_text() if path.exists() else "# Benchmarks\n"
+    section = f"{title}\n\n`{command}` on {time.strftime('%Y-%m-%d')}, 2 CPU cores.\n\n" + "\n".join(lines) + "\n" + extra
+    pattern = re.compile(re.escape(title) + r".*?(?=\n## |\Z)", re.S)
+    body = pattern.sub(lambda _m: section, body) if pattern.search(body) else body.rstrip() + "\n\n" + section
+    path.write_text(body)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from common import HIGHWAY, ROOT, car_query  # noqa: E402
+from common import HIGHWAY, ROOT, car_query, write_section  # noqa: E402
 
 from autocrop.engine import OrtEngine  # noqa: E402
 from autocrop.features import FeatureStore  # noqa: E402
@@ -132,13 +132,7 @@ def main() -> None:
     lines = rss(args) if args.rss else speed(args)
     if args.write:
         title = "## Peak memory vs footage length" if args.rss else "## Extraction speed (backbone engine)"
-        cmd = f"`.venv/bin/python bench/extract.py {' '.join(sys.argv[1:])}`"
-        path = ROOT / args.write
-        body = path.read_text() if path.exists() else "# Benchmarks\n"
-        section = f"{title}\n\n{cmd} on {time.strftime('%Y-%m-%d')}, 2 CPU cores.\n\n" + "\n".join(lines) + "\n"
-        pattern = re.compile(re.escape(title) + r".*?(?=\n## |\Z)", re.S)
-        body = pattern.sub(lambda _m: section, body) if pattern.search(body) else body.rstrip() + "\n\n" + section
-        path.write_text(body)
+        write_section(ROOT / args.write, title, f".venv/bin/python bench/extract.py {' '.join(sys.argv[1:])}", lines)
 
 
 if __name__ == "__main__":

@@ -112,3 +112,14 @@ def test_the_service_logs_the_alarm(drift_setup):
     alarm = next(e for e in events if e["type"] == "drift")
     assert alarm["state"] == "alarm" and alarm["statistic"] == "mean_shift" and alarm["value"] > alarm["threshold"]
     assert json.loads((out / "summary.json").read_text())["queries"][0]["drift_alarms"] == 1
+
+
+def test_wide_inputs_are_watched_on_a_subset_that_survives_the_bundle(tmp_path):
+    rng = np.random.default_rng(1)
+    ref = DriftReference.fit(rng.normal(size=(200, 5000)), rng.normal(size=(60, 5000)), window=10, every=5)
+    assert ref.stride == 3 and ref.mean.shape == (1667,)
+    ref.save(tmp_path / "d.safetensors")
+    back = DriftReference.load(tmp_path / "d.safetensors", ref.manifest())
+    assert back.stride == 3 and back.manifest()["stride"] == 3
+    checks = DriftMonitor(back).push(rng.normal(size=(20, 5000)) * 0.5 - 1, np.zeros(20))
+    assert checks[0].alarm and checks[0].changed
