@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ import numpy as np
 from autocrop.drift import DRIFT_FILE, DriftReference
 from autocrop.errors import DataError
 from autocrop.inputs import InputSpec
+from autocrop.integrity import HASH_KEY, SIGNATURE, manifest_hash, sign, verify_signature
 
 __all__ = ["FORMAT_VERSION", "Bundle", "write_bundle", "copy_bundle", "load_bundle", "check_out"]
 
-FORMAT_VERSION = 2  # 2: the head's input is one `input` object (InputSpec), temporal windows included
+FORMAT_VERSION = 3  # 2: the head's input is one `input` object (InputSpec); 3: the manifest is hashed (and may be signed)
 REQUIRED = ("query", "trial", "backbone", "input", "head", "threshold", "smoothing", "files")
 HEAD_WEIGHTS = "head.safetensors"
 HEAD_ONNX = "head.onnx"
@@ -75,10 +77,12 @@ def _publish(tmp: Path, out: Path) -> Path:
     return out
 
 
-def write_bundle(out: Path, head: Any, manifest: dict[str, Any], drift: DriftReference | None = None) -> Path:
+def write_bundle(out: Path, head: Any, manifest: dict[str, Any], drift: DriftReference | None = None,
+                 sign_key: Path | None = None) -> Path:
     """Write the bundle into `out` atomically: a temporary folder renamed into place when complete.
 
-    `drift`: the statistics of the head's training inputs, for the edge's drift alarms.
+    `drift`: the statistics of the head's training inputs, for the edge's drift alarms;
+    `sign_key`: an Ed25519 private key (PEM) that signs the manifest's hash.
     """
     from autocrop.heads import save_head
 
@@ -93,21 +97,26 @@ def write_bundle(out: Path, head: Any, manifest: dict[str, Any], drift: DriftRef
             manifest = {**manifest, "drift": drift.manifest()}
             names.append(DRIFT_FILE)
         files = {name: _sha256(tmp / name) for name in names}
-        body = {"format_version": FORMAT_VERSION, **manifest, "files": files}
-        (tmp / MANIFEST).write_text(json.dumps(body, indent=2, default=str))
+        body = json.loads(json.dumps({"format_version": FORMAT_VERSION, **manifest, "files": files}, default=str))
+        body[HASH_KEY] = manifest_hash(body)
+        (tmp / MANIFEST).write_text(json.dumps(body, indent=2))
+        if sign_key is not None:
+            (tmp / SIGNATURE).write_text(json.dumps(sign(body[HASH_KEY], sign_key), indent=2))
         return _publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def copy_bundle(src: Path, out: Path) -> Path:
-    """Verify the bundle at `src`, then copy it to `out` atomically."""
-    load_bundle(src)
+def copy_bundle(src: Path, out: Path, sign_key: Path | None = None) -> Path:
+    """Verify the bundle at `src`, then copy it to `out` atomically (signed with `sign_key` if given)."""
+    bundle = load_bundle(src)
     out = Path(out)
     tmp = _staging(out)
     try:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
+        if sign_key is not None:
+            (tmp / SIGNATURE).write_text(json.dumps(sign(bundle.manifest[HASH_KEY], sign_key), indent=2))
         return _publish(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -163,8 +172,9 @@ class Bundle:
         return load_head(self.path / HEAD_WEIGHTS)
 
 
-def load_bundle(path: Path) -> Bundle:
-    """Read and verify a bundle: format version and every file's checksum; refuse anything else."""
+def load_bundle(path: Path, trust: Sequence[Path] = ()) -> Bundle:
+    """Read and verify a bundle: format version, the manifest's hash, every file's checksum, and
+    with `trust` (public keys) a signature by one of them; refuse anything else."""
     path = Path(path)
     mf = path / MANIFEST
     if not mf.is_file():
@@ -176,6 +186,10 @@ def load_bundle(path: Path) -> Bundle:
     if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
         version = manifest.get("format_version") if isinstance(manifest, dict) else None
         raise DataError(f"{mf}: format_version {version!r}, this autocrop reads {FORMAT_VERSION}; export the bundle again")
+    if manifest.get(HASH_KEY) != manifest_hash(manifest):
+        raise DataError(f"{mf}: the manifest does not match its hash (edited or damaged); refusing to load, export the bundle again")
+    if trust:
+        verify_signature(path, manifest[HASH_KEY], trust)
     missing = [k for k in REQUIRED if k not in manifest]
     if missing:
         raise DataError(f"{mf}: missing key `{missing[0]}`; the manifest is incomplete, export the bundle again")

@@ -14,6 +14,7 @@ from autocrop.dataset import QueryData, prepare
 from autocrop.drift import DriftReference
 from autocrop.errors import ConfigError, DataError
 from autocrop.evaluation import Evaluator, Outcome
+from autocrop.integrity import private_key
 from autocrop.export import Bundle, check_out, copy_bundle, load_bundle, write_bundle
 from autocrop.records import TrialRecord
 from autocrop.selection import cheapest_meeting, closest
@@ -74,9 +75,9 @@ def drift_reference(data: QueryData, out: Outcome) -> DriftReference:
     return DriftReference.fit(inp.gather(data.store, rows["train"]), inp.gather(data.store, rows["val"]), out.val_scores)
 
 
-def write_outcome(out_dir: Path, cfg: Config, data: QueryData, out: Outcome, study: str) -> Path:
+def write_outcome(out_dir: Path, cfg: Config, data: QueryData, out: Outcome, study: str, sign_key: Path | None = None) -> Path:
     """The bundle of a trained outcome (kept head): manifest, head, ONNX and drift statistics."""
-    return write_bundle(out_dir, out.head, manifest_for(out.record, cfg, data, study), drift_reference(data, out))
+    return write_bundle(out_dir, out.head, manifest_for(out.record, cfg, data, study), drift_reference(data, out), sign_key)
 
 
 def retrain(cfg: Config, rec: TrialRecord) -> tuple[QueryData, Outcome]:
@@ -111,25 +112,29 @@ def select_and_register(cfg: Config, study: optuna.Study, max_fn: float, max_fp:
     return Selected(rec, out.record, name, version)
 
 
-def export_trial(cfg: Config, study: optuna.Study, number: int, out: Path) -> Bundle:
+def export_trial(cfg: Config, study: optuna.Study, number: int, out: Path, sign_key: Path | None = None) -> Bundle:
     """Retrain trial `number` (negative: a baseline) and write its verified bundle to `out`."""
     check_out(out)  # before any retraining
+    if sign_key is not None:
+        private_key(sign_key)  # a bad key is refused before any retraining
     rec = find_record(study, number)
     data, fresh = retrain(cfg, rec)
-    write_outcome(out, cfg, data, fresh, study.study_name)
+    write_outcome(out, cfg, data, fresh, study.study_name, sign_key)
     return load_bundle(out)
 
 
-def export_alias(cfg: Config, model_name: str, alias: str, out: Path) -> Bundle:
+def export_alias(cfg: Config, model_name: str, alias: str, out: Path, sign_key: Path | None = None) -> Bundle:
     """Copy the bundle registered under `alias` to `out`, verified."""
     from autocrop.tracking import Tracker
 
     check_out(out)  # before any download
+    if sign_key is not None:
+        private_key(sign_key)
     tracker = Tracker(cfg.tracking.dir, cfg.tracking.experiment)
     with tempfile.TemporaryDirectory() as tmp:
         src = tracker.bundle_for_alias(model_name, alias, Path(tmp))
         try:
-            copy_bundle(src, out)
+            copy_bundle(src, out, sign_key)
         except DataError as exc:
             raise DataError(f"registered model `{model_name}` alias `{alias}`: {exc}") from None
     return load_bundle(out)

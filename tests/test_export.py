@@ -37,7 +37,7 @@ def test_select_registers_alias_and_export_roundtrip(searched, tmp_path, capsys)
     assert main(["export", str(searched), "--alias", "champion", "--out", str(bundle_dir)]) == 0
     b = load_bundle(bundle_dir)
     m = b.manifest
-    assert m["format_version"] == 2 and m["trial"] == int(mv.tags["trial"])
+    assert m["format_version"] == 3 and m["trial"] == int(mv.tags["trial"])
     assert m["backbone"]["model"] == "mobilenetv2_100" and len(m["backbone"]["weights_digest"]) == 16
     assert {"input", "head", "threshold", "smoothing", "cost_madds", "metrics", "files"} <= set(m)
     assert set(m["input"]) == {"layer", "cells", "mask", "extra", "window", "pooled"}
@@ -142,3 +142,54 @@ def test_retrained_trial_reproduces_the_stored_one(searched):
         fresh = ev.retrain(rec).record
         assert fresh.input == rec.input and fresh.cost_madds == rec.cost_madds
         assert fresh == rec  # every field, every metric
+
+
+def test_edited_manifest_is_refused(searched, tmp_path):
+    good = tmp_path / "good"
+    assert main(["export", str(searched), "--trial", "0", "--out", str(good)]) == 0
+    m = json.loads((good / "manifest.json").read_text())
+    m["threshold"] = m["threshold"] - 1.0  # more positives: a silent change of decisions
+    (good / "manifest.json").write_text(json.dumps(m, indent=2))
+    with pytest.raises(DataError, match="does not match its hash"):
+        load_bundle(good)
+    m["threshold"] += 1.0  # the same content, formatted differently: still the same canonical hash
+    (good / "manifest.json").write_text(json.dumps(m, indent=4, sort_keys=True))
+    assert load_bundle(good).threshold == m["threshold"]
+
+
+def _keypair(tmp_path, name):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / f"{name}.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+    (tmp_path / f"{name}.pub").write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                                         serialization.PublicFormat.SubjectPublicKeyInfo))
+    return tmp_path / f"{name}.pem", tmp_path / f"{name}.pub"
+
+
+def test_signed_bundles_and_trusted_keys(searched, tmp_path, capsys):
+    key, pub = _keypair(tmp_path, "ours")
+    _, other = _keypair(tmp_path, "theirs")
+    signed, unsigned = tmp_path / "signed", tmp_path / "unsigned"
+    assert main(["export", str(searched), "--trial", "0", "--out", str(signed), "--sign", str(key)]) == 0
+    assert main(["export", str(searched), "--trial", "0", "--out", str(unsigned)]) == 0
+    assert load_bundle(signed, [pub]).name == load_bundle(unsigned).name
+    with pytest.raises(DataError, match="not signed"):
+        load_bundle(unsigned, [pub])
+    with pytest.raises(DataError, match="which no --trust key is"):
+        load_bundle(signed, [other])
+    forged = json.loads((signed / "signature.json").read_text())
+    forged["signature"] = json.loads((signed / "signature.json").read_text())["signature"][::-1]
+    (signed / "signature.json").write_text(json.dumps(forged))
+    with pytest.raises(DataError, match="signature"):
+        load_bundle(signed, [pub])
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    capsys.readouterr()
+    args = ["run", str(unsigned), "--frames", str(frames), "--weights", "w", "--trust", str(pub)]
+    assert main(args) == 2 and "not signed" in capsys.readouterr().err
+    assert main(["export", str(searched), "--trial", "0", "--out", str(tmp_path / "x"), "--sign", str(pub)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "private key" in err[0] and not (tmp_path / "x").exists()
