@@ -39,8 +39,10 @@ def _parser() -> argparse.ArgumentParser:
         return c
 
     command("layers", "list every tappable layer: channels, stride, size at the configured input size")
-    c = command("extract", "run the backbone once per frame and cache the search space's layers (float16)")
+    c = command("extract", "run the backbone once per frame and cache the search space's layers (float16); "
+                           "re-extracts damaged layers; safe to run in several processes at once")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
+    c.add_argument("--verify", action="store_true", help="also compare every cached layer's checksum and re-extract any that changed")
     c = command("search", "run an Optuna search over layer x crop x head; resumes a study of the same name")
     c.add_argument("--trials", type=int, help="trials to add (default: search.trials)")
     c.add_argument("--study", help="study name (default: the config's name)")
@@ -129,8 +131,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     cfg, _space, data, layers = _space_and_data(args, need_trainable=False)
-    written = data.store.extract(layers, progress=not args.quiet)
-    state = f"wrote {', '.join(written)}" if written else "all layers already cached"
+    written = data.store.extract(layers, progress=not args.quiet, verify=args.verify)
+    state = f"wrote {', '.join(written)}" if written else "all layers already cached" + (", checksums verified" if args.verify else "")
     print(f"{data.store.dir}: {state} ({len(data.ids)} frames)")
     return 0
 

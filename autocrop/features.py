@@ -1,11 +1,15 @@
-"""FeatureStore: extract every requested layer once, float16 on disk, never serve a partial cache."""
+"""FeatureStore: extract every requested layer once, float16 on disk, never serve a partial or damaged cache."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+import sys
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,7 @@ from tqdm import tqdm
 
 from autocrop.backbone import Backbone
 from autocrop.engine import make_engine, resolve
+from autocrop.errors import DataError
 from autocrop.pipeline import prefetch_batches
 from autocrop.sources import FrameSource
 
@@ -26,9 +31,14 @@ class FeatureStore:
 
     The directory is keyed by (model, kwargs, weights digest, input size, preprocessing, engine,
     frame digest), so a change to any of them extracts afresh. A layer file appears only by an
-    atomic rename after every frame is written; an interrupted run leaves only `*.partial.npy`
-    files, which are never read and are removed by the next extraction. Layers are read
-    memory-mapped: memory does not grow with the number of frames.
+    atomic rename after every frame is written and synced, beside a record of its shape, dtype,
+    size and SHA-256 (`<layer>.npy.json`); an interrupted run leaves only `*.partial.npy` files,
+    which are never read and are removed by the next extraction. Extraction holds an exclusive
+    lock on the cache folder (`flock`, also across machines on a shared file system): a second
+    extractor or searcher waits, then reuses what the first wrote. Opening a layer checks its
+    record and size (a truncated file is refused in one line); `extract` re-extracts a damaged
+    layer, and `verify=True` also compares checksums. Layers are read memory-mapped: memory does
+    not grow with the number of frames.
     """
 
     def __init__(self, root: Path, backbone: Backbone, source: FrameSource, ids: Sequence[int]):
@@ -55,35 +65,93 @@ class FeatureStore:
     def path(self, layer: str) -> Path:
         return self.dir / f"{layer}.npy"
 
+    def record(self, layer: str) -> Path:
+        return self.dir / f"{layer}.npy.json"
+
+    def damage(self, layer: str, verify: bool = False) -> str | None:
+        """Why a published layer file cannot be served (None: it can); `verify` also hashes it."""
+        path, rec_path = self.path(layer), self.record(layer)
+        try:
+            rec = json.loads(rec_path.read_text())
+        except FileNotFoundError:
+            return "no completeness record (an older autocrop, or an interrupted publish)"
+        except (ValueError, OSError) as exc:
+            return f"unreadable completeness record ({exc})"
+        size = path.stat().st_size
+        if size != rec.get("bytes"):
+            return f"{size:,} bytes where {rec.get('bytes'):,} were written (truncated or overwritten)"
+        if rec.get("shape") != [len(self.ids), *rec.get("shape", [0])[1:]]:
+            return f"{rec.get('shape', ['?'])[0]} frames where this footage has {len(self.ids)}"
+        if verify and _sha256(path) != rec.get("sha256"):
+            return "checksum mismatch (the file's bytes changed after it was written)"
+        return None
+
     def missing(self, layers: Sequence[str]) -> list[str]:
         return [n for n in dict.fromkeys(layers) if not self.path(n).is_file()]
 
-    def extract(self, layers: Sequence[str], progress: bool = True) -> list[str]:
-        """One backbone pass per frame for every missing layer; returns the layers written."""
-        todo = self.missing(layers)
-        if not todo:
-            return []
-        self.backbone.check_layers(todo, "feature extraction")
+    @contextlib.contextmanager
+    def _locked(self, progress: bool) -> Iterator[None]:
+        """Exclusive use of the cache folder for extraction; waits (saying so) while another process has it."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.dir.glob("*" + _PARTIAL):
+        with open(self.dir / ".lock", "a+") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if progress:
+                    print(f"{self.dir}: another process is extracting into this cache; waiting to reuse its work",
+                          file=sys.stderr, flush=True)
+                fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def extract(self, layers: Sequence[str], progress: bool = True, verify: bool = False) -> list[str]:
+        """One backbone pass per frame for every missing or damaged layer; returns the layers written.
+
+        Damaged layers (see `damage`) are reported on stderr and extracted again."""
+        layers = list(dict.fromkeys(layers))
+        if not self.missing(layers) and not verify and not any(self.damage(n) for n in layers):
+            return []  # the common case: no lock needed to read a complete cache
+        self.backbone.check_layers(layers, "feature extraction")
+        with self._locked(progress):
+            todo = self.missing(layers)
+            for n in (n for n in layers if n not in todo):
+                why = self.damage(n, verify)
+                if why:
+                    print(f"{self.path(n)}: damaged cache file, {why}; extracting it again", file=sys.stderr, flush=True)
+                    self.path(n).unlink()
+                    todo.append(n)
+            if todo:
+                self._extract(todo, progress)
+        return todo
+
+    def _extract(self, todo: list[str], progress: bool) -> None:
+        for stale in self.dir.glob("*" + _PARTIAL):  # under the lock: nobody else is writing
             stale.unlink()
         info = self.backbone.layers()
-        partial = {n: self.dir / f"{n}{_PARTIAL}" for n in todo}
+        tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        partial = {n: self.dir / f"{n}.{tag}{_PARTIAL}" for n in todo}
         files: dict[str, _LayerFile] = {}
         try:
             for n in todo:
                 files[n] = _LayerFile(partial[n], (len(self.ids), info[n].channels, info[n].height, info[n].width))
             self._fill(files, progress)
             for n in todo:
-                files.pop(n).close()
+                f = files.pop(n)
+                f.close()
+                _atomic_write(self.record(n), json.dumps({"shape": list(f.shape), "dtype": "float16",
+                                                          "bytes": partial[n].stat().st_size, "sha256": f.sha256}))
                 os.replace(partial[n], self.path(n))
             self._write_meta()
+        except OSError as exc:  # a full disk, say: nothing half-written stays
+            raise DataError(f"{self.dir}: cannot write the feature cache ({exc}); free space or set `cache_dir` "
+                            "elsewhere, then run `autocrop extract` again") from None
         finally:
             for f in files.values():
                 f.abort()
             for p in partial.values():
                 p.unlink(missing_ok=True)
-        return todo
 
     def _fill(self, arrays: dict[str, _LayerFile], progress: bool) -> None:
         """Decode and preprocess in a background thread while the engine runs and maps are written."""
@@ -99,16 +167,17 @@ class FeatureStore:
 
     def _write_meta(self) -> None:
         meta = {"key": self.key, "ids": self.ids, "layers": sorted(p.name[:-4] for p in self.dir.glob("*.npy") if not p.name.endswith(_PARTIAL))}
-        tmp = self.dir / "meta.json.tmp"
-        tmp.write_text(json.dumps(meta, indent=1, default=str))
-        os.replace(tmp, self.dir / "meta.json")
+        _atomic_write(self.dir / "meta.json", json.dumps(meta, indent=1, default=str))
 
     def load(self, layer: str) -> np.ndarray:
         """The whole layer, float16 [frames, C, H, W], memory-mapped (read from disk as sliced)."""
         if layer not in self._maps:
             path = self.path(layer)
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: layer `{layer}` is not extracted; run `autocrop extract CONFIG`")
+                raise DataError(f"{path}: layer `{layer}` is not extracted; run `autocrop extract CONFIG`")
+            why = self.damage(layer)
+            if why:
+                raise DataError(f"{path}: damaged cache file, {why}; run `autocrop extract CONFIG` to extract it again")
             self._maps[layer] = np.load(path, mmap_mode="r")
         return self._maps[layer]
 
@@ -117,20 +186,39 @@ class FeatureStore:
         return self.load(layer)
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 class _LayerFile:
     """A float16 .npy file written front to back: the header for the final shape, then rows
     appended as they come (sequential writes; no page faults of a fresh memory map)."""
 
     def __init__(self, path: Path, shape: tuple[int, ...]):
         self.path, self.shape, self.rows = path, shape, 0
-        self._f = open(path, "wb")
+        self._f = open(path, "w+b")
         header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": shape}
         np.lib.format.write_array_header_1_0(self._f, header)
+        self._f.seek(0)
+        self._hash = hashlib.sha256(self._f.read())
+        self.sha256 = ""
 
     def append(self, maps: np.ndarray) -> None:
         if tuple(maps.shape[1:]) != self.shape[1:]:
             raise ValueError(f"{self.path}: rows of shape {maps.shape[1:]}, the file holds {self.shape[1:]}")
-        self._f.write(np.ascontiguousarray(maps, dtype=np.float16).data)
+        data = np.ascontiguousarray(maps, dtype=np.float16).data
+        self._f.write(data)
+        self._hash.update(data)
         self.rows += len(maps)
 
     def close(self) -> None:
@@ -140,6 +228,7 @@ class _LayerFile:
         self._f.flush()
         os.fsync(self._f.fileno())
         self._f.close()
+        self.sha256 = self._hash.hexdigest()
 
     def abort(self) -> None:
         self._f.close()

@@ -76,3 +76,54 @@ def test_unknown_layer_in_space_exit_2_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "unknown layer `block.5.2`" in err and "did you mean `blocks.5.2`" in err
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.slow
+def test_two_extractors_on_a_cold_cache_make_one_correct_cache(tmp_path):
+    """Started together on one cache folder, both finish; the cache equals a one-process cache bit for bit."""
+    import subprocess
+    import sys
+
+    cfg = write_config(tmp_path, footage__step=10)
+    cmd = [sys.executable, "-m", "autocrop.cli", "extract", str(cfg), "--quiet"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-800:] for o in outs]
+    assert sum("already cached" in o[0] for o in outs) == 1  # the waiter reused the other's work
+    single = tmp_path / "single"
+    single.mkdir()
+    cfg2 = write_config(single, footage__step=10)
+    assert subprocess.run([*cmd[:-2], str(cfg2), "--quiet"], capture_output=True).returncode == 0
+    data, ref = prepare(load_config(cfg)), prepare(load_config(cfg2))
+    layers = sorted(p.name for p in ref.store.dir.glob("*.npy"))
+    assert layers and sorted(p.name for p in data.store.dir.glob("*.npy")) == layers
+    for name in layers:
+        assert (data.store.dir / name).read_bytes() == (ref.store.dir / name).read_bytes()
+    assert not list(data.store.dir.glob("*.partial.npy"))
+
+
+@pytest.mark.slow
+def test_damaged_cache_files_are_refused_and_repaired(tmp_path, capsys):
+    cfg = write_config(tmp_path, footage__step=40)
+    assert main(["extract", str(cfg), "--quiet"]) == 0
+    data = prepare(load_config(cfg))
+    path = data.store.path("blocks.3.3")
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])  # truncated
+    with pytest.raises(DataError, match="damaged cache file.*truncated.*autocrop extract"):
+        prepare(load_config(cfg)).store.load("blocks.3.3")
+    capsys.readouterr()
+    assert main(["search", str(cfg), "--quiet", "--no-mlflow", "--trials", "2"]) == 0  # a search repairs it first
+    assert "damaged cache file" in capsys.readouterr().err and path.read_bytes() == good
+    path.write_bytes(good[:1000])
+    assert main(["extract", str(cfg), "--quiet"]) == 0
+    out = capsys.readouterr()
+    assert "damaged cache file" in out.err and "wrote blocks.3.3" in out.out
+    assert path.read_bytes() == good
+    flipped = bytearray(good)
+    flipped[-3] ^= 0x40  # same size, other bytes: only the checksum sees it
+    path.write_bytes(bytes(flipped))
+    assert main(["extract", str(cfg), "--quiet"]) == 0 and "already cached" in capsys.readouterr().out
+    assert main(["extract", str(cfg), "--quiet", "--verify"]) == 0
+    out = capsys.readouterr()
+    assert "checksum mismatch" in out.err and path.read_bytes() == good
