@@ -79,16 +79,30 @@ def _sampler_help() -> str:
     return "; ".join(f"{d.name}: {d.help}" if d.help else d.name for d in SAMPLERS.values())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so it unwinds like Ctrl-C (trials failed, runs closed)."""
+
+
+def _on_sigterm(_signum, _frame):
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     args = _parser().parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         return _COMMANDS[args.command](args)
     except AutocropError as exc:
         print(f"autocrop: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("autocrop: interrupted; finished trials and complete cache files are kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"autocrop: {how}; finished trials and complete cache files are kept", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
 
 
 def _config(args: argparse.Namespace):
@@ -142,6 +156,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from autocrop.report import best_row, format_table, report_rows
     from autocrop.samplers import check_sampler
     from autocrop.search import run_search
+    from autocrop.study import counts
     from autocrop.tracking import NullTracker, Tracker, tracking_uri
 
     if args.trials is not None and args.trials < 1:
@@ -161,7 +176,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     rows = report_rows(study)
     best = best_row(rows, op.target, op.rule)
     print(format_table(rows, best.number if best else None))
-    print(f"{len(study.trials)} trials in study `{study_name}` ({op.rule} {op.target}); * = best at the operating point")
+    print(f"{counts(study)} in study `{study_name}` ({op.rule} {op.target}); * = best at the operating point")
     if tracker.active:
         print(f"browse: mlflow ui --backend-store-uri {tracking_uri(cfg.tracking.dir)}")
     return 0
@@ -170,14 +185,18 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from autocrop.report import best_row, format_table, json_rows, report_rows
 
+    from autocrop.study import counts
+
     cfg = _config(args)
-    rows = report_rows(_study(cfg, args), everything=args.all)
+    study = _study(cfg, args)
+    rows = report_rows(study, everything=args.all)
     if args.json:
         print(json.dumps(json_rows(rows), indent=1))
     else:
         op = cfg.search.operating_point
         best = best_row(rows, op.target, op.rule)
         print(format_table(rows, best.number if best else None))
+        print(f"{counts(study)} in study `{study.study_name}`; * = best at the operating point ({op.rule} {op.target})")
     return 0
 
 

@@ -8,6 +8,8 @@ WORKER_SEED_STRIDE = 7_919  # sampler seed = seed + stride * worker: workers sha
 
 # study storage
 SCHEMA_RETRIES = 5  # workers racing to create a fresh database's schema: the loser retries this often
+HEARTBEAT_S = 20  # a worker records a heartbeat for its running trials this often
+GRACE_S = 120  # a running trial without a heartbeat for this long belongs to a dead worker: it is failed
 
 # training (full-batch Adam on standardized inputs)
 LEARNING_RATE = 1e-2

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import optuna
@@ -16,7 +20,7 @@ from autocrop.records import TrialRecord
 from autocrop.samplers import get_sampler
 from autocrop.selection import best_of
 from autocrop.space import SearchSpace, suggest
-from autocrop.study import has_baselines, open_study, store_baselines, tell_record, trial_records
+from autocrop.study import WORKER_ATTR, fail_stale, has_baselines, open_study, store_baselines, tell_record, trial_records, worker_id
 from autocrop.tracking import NullTracker
 
 __all__ = ["run_search"]
@@ -60,7 +64,7 @@ def run_search(
             tracker.log_figures(parent, lambda: study_figures(study, data, op.target))
             tracker.log_metrics(parent, {f"best_{k}": v for k, v in _summary(best).items()} | {"n_trials": len(study.trials)})
         status = "FINISHED"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # Ctrl-C, and SIGTERM (cli.Terminated)
         status = "KILLED"
         raise
     finally:
@@ -76,10 +80,14 @@ def _loop(cfg: Config, data: QueryData, space: SearchSpace, study: optuna.Study,
     with tqdm(total=trials, unit="trial", desc=desc, disable=not progress, dynamic_ncols=True) as bar:
         done = 0
         while done < trials:
-            asked = [study.ask() for _ in range(min(cfg.search.batch, trials - done))]
+            fail_stale(study)  # trials of workers that died since the last batch
+            with warnings.catch_warnings():  # Optuna beats only inside `optimize`; `_heartbeat` beats here
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                asked = [study.ask() for _ in range(min(cfg.search.batch, trials - done))]
             try:
-                jobs = [ev.job(suggest(t, space), t.number) for t in asked]
-                outcomes = ev.run(jobs, keep=tracker.active and cfg.tracking.trial_plots)
+                with _heartbeat(study, asked):
+                    jobs = [ev.job(suggest(t, space), t.number) for t in asked]
+                    outcomes = ev.run(jobs, keep=tracker.active and cfg.tracking.trial_plots)
             except BaseException:  # an interrupted or broken batch is failed, never left RUNNING
                 for t in asked:
                     study.tell(t, state=optuna.trial.TrialState.FAIL)
@@ -94,6 +102,36 @@ def _loop(cfg: Config, data: QueryData, space: SearchSpace, study: optuna.Study,
             if best is not None:
                 bar.set_postfix(best_val_fn=f"{best.val_fn:.3f}", val_fp=f"{best.val_fp:.3f}")
     return records
+
+
+@contextlib.contextmanager
+def _heartbeat(study: optuna.Study, trials: list[optuna.Trial]) -> Iterator[None]:
+    """Beat for the asked trials while they train (Optuna beats only inside `optimize`), so a
+    worker that dies leaves trials that other workers, or the next start, can mark FAILED."""
+    store = study._storage
+    for t in trials:
+        store.set_trial_system_attr(t._trial_id, WORKER_ATTR, worker_id())
+    if not isinstance(store, optuna.storages.RDBStorage) or store.get_heartbeat_interval() is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            for t in trials:
+                store.record_heartbeat(t._trial_id)
+            if stop.wait(store.get_heartbeat_interval()):
+                return
+
+    beat_thread = threading.Thread(target=beat, name="autocrop-heartbeat", daemon=True)
+    for t in trials:
+        store.record_heartbeat(t._trial_id)
+    beat_thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat_thread.join(timeout=5)
 
 
 def _figures(outcome: Outcome, ev: Evaluator, data: QueryData) -> Any:

@@ -5,6 +5,9 @@ Reading a study needs neither Lightning nor MLflow: `report`, `select` and the p
 
 from __future__ import annotations
 
+import datetime
+import os
+import socket
 import time
 import warnings
 from pathlib import Path
@@ -13,11 +16,11 @@ from typing import Any
 import optuna
 
 from autocrop.config import Config
-from autocrop.defaults import SCHEMA_RETRIES, TRIAL_SEED_STRIDE
+from autocrop.defaults import GRACE_S, HEARTBEAT_S, SCHEMA_RETRIES, TRIAL_SEED_STRIDE
 from autocrop.errors import ConfigError
 from autocrop.records import TrialRecord
 
-__all__ = ["OBJECTIVES", "storage_url", "open_study", "load_existing", "trial_records", "baseline_records",
+__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
            "all_records", "pareto_numbers", "find_record", "trial_seed", "store_baselines", "has_baselines", "tell_record"]
 
 OBJECTIVES = ("cost_madds", "val_fp", "val_fn")
@@ -35,14 +38,70 @@ def storage_url(cfg: Config) -> str:
     return f"sqlite:///{home.resolve()}/optuna.db"
 
 
+def storage(cfg: Config) -> optuna.storages.RDBStorage:
+    """The study storage with heartbeats: trials of a worker that died (SIGKILL, power loss) stop
+    beating, and after `GRACE_S` any worker's start-up or batch marks them FAILED."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(storage_url(cfg), heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+
+
+WORKER_ATTR = "autocrop:worker"  # "<host>:<pid>" of the process running a trial
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _dead_here(worker: str | None) -> bool:
+    """A worker of this machine whose process is gone (others are judged by their heartbeat)."""
+    host, _, pid = (worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def fail_stale(study: optuna.Study) -> int:
+    """Mark FAILED the running trials of dead workers: at once for this machine's (their process is
+    gone), after `GRACE_S` without a heartbeat for any machine's; how many there were."""
+    before = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,)))
+    now = datetime.datetime.now()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        worker = t.system_attrs.get(WORKER_ATTR)
+        orphan = worker is None and t.datetime_start is not None and (now - t.datetime_start).total_seconds() > GRACE_S
+        if orphan or _dead_here(worker):  # orphan: its worker died between asking and claiming it
+            try:
+                study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            except RuntimeError:  # finished meanwhile
+                pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))) - before
+
+
+def counts(study: optuna.Study) -> str:
+    """'12 complete trials (2 failed, 1 running)': what "N trials" means."""
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    done = states.count(optuna.trial.TrialState.COMPLETE)
+    other = [(states.count(s), w) for s, w in ((optuna.trial.TrialState.FAIL, "failed"), (optuna.trial.TrialState.RUNNING, "running")) if states.count(s)]
+    return f"{done} complete trials" + (f" ({', '.join(f'{n} {w}' for n, w in other)})" if other else "")
+
+
 def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
-    """Create the study or resume the one of the same name."""
+    """Create the study or resume the one of the same name; fail the trials of dead workers."""
     from sqlalchemy.exc import DBAPIError
 
     for attempt in range(SCHEMA_RETRIES):
         try:
             study = optuna.create_study(
-                study_name=name, storage=storage_url(cfg), sampler=sampler, directions=["minimize"] * 3, load_if_exists=True
+                study_name=name, storage=storage(cfg), sampler=sampler, directions=["minimize"] * 3, load_if_exists=True
             )
             break
         except DBAPIError:  # workers racing to create a fresh database's schema: the loser retries
@@ -52,6 +111,7 @@ def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | No
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(list(OBJECTIVES))
+    fail_stale(study)
     return study
 
 
