@@ -28,6 +28,7 @@ class Footage(_Strict):
     start: int | None = None  # first frame id kept (inclusive)
     stop: int | None = None  # last frame id kept (inclusive)
     step: int = Field(1, ge=1)  # keep every step-th frame after start/stop
+    allow_partial: bool = False  # accept a truncated or damaged video: use the frames before the damage
 
     @model_validator(mode="after")
     def _one_source(self) -> Footage:

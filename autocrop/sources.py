@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -90,7 +91,9 @@ class VideoSource(FrameSource):
         self.path = video
         self._fps = spec.fps
         self._spec = spec
-        self.ids = _select(list(range(sum(1 for _ in self._decode(convert=False)))), spec)
+        count = sum(1 for _ in self._decode(convert=False))
+        self._check_complete(count)
+        self.ids = _select(list(range(count)), spec)
         if not self.ids:
             raise DataError(f"{video}: no frames decoded (or none kept by start/stop/step); check the file and range")
 
@@ -102,8 +105,12 @@ class VideoSource(FrameSource):
                 if not container.streams.video:
                     raise DataError(f"{self.path}: no video stream in this file; give a video in `footage.video`")
                 stream = container.streams.video[0]
+                self._duration = container.duration / 1e6 if container.duration else None
+                self._format = container.format.name
+                self._last_time, self._period = None, (1 / float(stream.average_rate)) if stream.average_rate else 0.0
                 next_t = 0.0
                 for frame in container.decode(stream):
+                    self._last_time = float(frame.time) if frame.time is not None else self._last_time
                     if self._fps is not None:
                         t = float(frame.time) if frame.time is not None else next_t
                         if t + 1e-6 < next_t:
@@ -114,6 +121,23 @@ class VideoSource(FrameSource):
             raise
         except Exception as exc:  # av.error.* for missing, truncated or non-video files
             raise DataError(f"{self.path}: cannot decode video ({type(exc).__name__}: {exc}); re-encode or replace the file") from None
+
+    def _check_complete(self, count: int) -> None:
+        """Refuse footage that ends before its container says it does (unless `allow_partial`):
+        an MPEG-TS file whose size is not whole 188-byte packets was cut mid-packet; a container
+        that records its duration (Matroska, MP4) and stops decoding early was cut or damaged."""
+        cut = None
+        if "mpegts" in self._format and self.path.stat().st_size % 188:
+            cut = "the file ends inside a transport-stream packet"
+        elif self._duration and self._last_time is not None and self._last_time + self._period < self._duration - max(0.5, 2 * self._period):
+            cut = f"frames stop at {self._last_time:.2f} s of the {self._duration:.2f} s the container declares"
+        if cut is None:
+            return
+        if self._spec.allow_partial:
+            warnings.warn(f"{self.path}: truncated or damaged ({cut}); using the {count} frames before the damage", stacklevel=2)
+            return
+        raise DataError(f"{self.path}: truncated or damaged video, {cut}; decoding stops after frame {count - 1}; re-encode or "
+                        "replace it, or set `footage.allow_partial: true` to use the frames before the damage")
 
     def frames(self, ids: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
         wanted = sorted(self.ids if ids is None else ids)

@@ -75,3 +75,22 @@ def test_corrupt_video_exit_2_and_no_cache(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "broken.mp4: cannot decode video" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize("name", ["clip.ts", "clip.mkv"])
+def test_truncated_video_is_refused_unless_partial_is_allowed(tmp_path, capsys, name):
+    """Streamable containers decode silently up to the damage; the source checks they end where they should."""
+    full = _video(tmp_path / name, n=60, fps=10)
+    assert len(VideoSource(full, Footage(video=full)).ids) == 60  # a whole file is whole
+    data = full.read_bytes()
+    cut = tmp_path / f"cut-{name}"
+    cut.write_bytes(data[: len(data) // 2 + 77])
+    with pytest.raises(DataError, match="truncated or damaged video.*decoding stops after frame.*allow_partial"):
+        VideoSource(cut, Footage(video=cut))
+    with pytest.warns(UserWarning, match="truncated or damaged"):
+        partial = VideoSource(cut, Footage(video=cut, allow_partial=True))
+    assert 10 < len(partial.ids) < 60
+    cfg = write_config(tmp_path, footage={"video": str(cut)})
+    assert main(["extract", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "truncated or damaged video" in err[0] and not (tmp_path / "cache").exists()
