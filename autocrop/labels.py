@@ -52,7 +52,14 @@ def _from_csv(path: Path, ids: np.ndarray) -> np.ndarray:
         raise DataError(f"{path}: label CSV not found; check `labels.csv`")
     known = {int(i): n for n, i in enumerate(ids)}
     y = np.full(len(ids), IGNORE, dtype=np.int8)
-    with open(path, newline="") as f:
+    try:
+        return _read_csv(path, ids, known, y)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason}); save the CSV as UTF-8") from None
+
+
+def _read_csv(path: Path, ids: np.ndarray, known: dict[int, int], y: np.ndarray) -> np.ndarray:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if reader.fieldnames is None or not {"frame", "label"} <= set(reader.fieldnames):
             raise DataError(f"{path}: needs a header with columns `frame,label`, got {reader.fieldnames}")

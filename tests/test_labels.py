@@ -56,6 +56,13 @@ def test_csv_labels_and_mismatch(tmp_path):
     bad.write_text("frame,label\n1,1\n99,0\n")
     with pytest.raises(DataError, match=r"bad.csv:3: frame 99 is not in the footage .*do not match the frames"):
         load_labels(Labels(csv=bad), src)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("frame,label\n1,1\n2,0 # café\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.csv: not UTF-8 text .*save the CSV as UTF-8"):
+        load_labels(Labels(csv=latin), src)
+    bom = tmp_path / "bom.csv"  # what spreadsheet programs write: UTF-8 with a byte-order mark
+    bom.write_bytes("\ufeffframe,label\n1,1\n2,0\n3,1\n".encode("utf-8"))
+    assert load_labels(Labels(csv=bom), src).y.tolist() == [1, 0, 1]
 
 
 def test_mask_size_mismatch(tmp_path):
