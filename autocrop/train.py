@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,12 +162,44 @@ def fit_heads(
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        callbacks=[interrupt := _Interrupt()],
     )
     steps = DataLoader(range(max_steps), batch_size=None)
-    trainer.fit(module, train_dataloaders=steps)
+    with interrupt.propagated():
+        trainer.fit(module, train_dataloaders=steps)
     head.eval()
     with torch.no_grad():
         return head, {s: head.logits(t).numpy() for s, t in z.items()}, module.steps_run
+
+
+class _Interrupt(pl.Callback):
+    """Let Ctrl-C and SIGTERM (a KeyboardInterrupt) leave `Trainer.fit` as they came in.
+
+    Lightning turns a KeyboardInterrupt inside `fit` into `sys.exit(1)` and leaves SIGINT ignored;
+    the search then could neither fail its batch as interrupted nor exit 130/143. This callback
+    keeps the exception Lightning saw, and `propagated()` raises it again in place of the exit and
+    restores the SIGINT handler.
+    """
+
+    def __init__(self) -> None:
+        self.exception: BaseException | None = None
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self.exception = exception
+
+    @contextlib.contextmanager
+    def propagated(self) -> Iterator[None]:
+        main = threading.current_thread() is threading.main_thread()
+        sigint = signal.getsignal(signal.SIGINT) if main else None
+        try:
+            yield
+        except SystemExit:
+            if isinstance(self.exception, KeyboardInterrupt):
+                raise self.exception from None
+            raise
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, sigint)
 
 
 def _scores(head: BatchedHead, x: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
