@@ -8,7 +8,6 @@ smoothed per query. Imports neither optuna, lightning nor mlflow.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from autocrop.errors import DataError
 from autocrop.engine import make_engine
 from autocrop.export import Bundle
 from autocrop.inputs import FrameWindow
+from autocrop.metrics import smooth_k_of_n
 
 __all__ = ["EdgeRuntime", "Stream", "Step"]
 
@@ -127,15 +127,14 @@ class Stream:
     def __init__(self, rt: EdgeRuntime, drift: bool = True):
         self.rt = rt
         self._windows = [FrameWindow(inp.window) for inp in rt.inputs]
-        self._votes = [deque(maxlen=b.manifest["smoothing"]["n"]) for b in rt.bundles]
+        self._votes = [np.zeros(0, dtype=bool) for _ in rt.bundles]  # the last n-1 raw decisions, carried over
         self.monitors = [DriftMonitor(ref) if ref is not None and drift else None for ref in rt.drift_refs]
 
     def reset(self) -> None:
         """Forget temporal windows, smoothing votes and drift windows (a new stream, or a gap in one)."""
         for w in self._windows:
             w.reset()
-        for v in self._votes:
-            v.clear()
+        self._votes = [np.zeros(0, dtype=bool) for _ in self.rt.bundles]
         for m in self.monitors:
             if m is not None:
                 m.reset()
@@ -150,10 +149,10 @@ class Stream:
         for j, (b, sess) in enumerate(zip(rt.bundles, rt.sessions, strict=True)):
             per_frame = rt.inputs[j].gather(maps)
             scores[:, j] = b.scores(self._windows[j].push(per_frame), sess)
-            votes, k, thr = self._votes[j], b.manifest["smoothing"]["k"], b.threshold
-            for i in range(n):
-                votes.append(bool(scores[i, j] >= thr))
-                decisions[i, j] = sum(votes) >= k
+            k, m = b.manifest["smoothing"]["k"], b.manifest["smoothing"]["n"]
+            votes = np.concatenate([self._votes[j], scores[:, j] >= b.threshold])  # causal: frames before this batch count
+            decisions[:, j] = smooth_k_of_n(votes, k, m)[-n:].astype(bool)
+            self._votes[j] = votes[len(votes) - (m - 1):] if m > 1 else votes[:0]
             if self.monitors[j] is not None:
                 checks += [(j, c) for c in self.monitors[j].push(per_frame, scores[:, j])]
         return Step(scores, decisions, checks)

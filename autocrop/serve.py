@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,6 @@ class ServeResult:
     seconds: float
     summary: dict[str, Any]
     stopped_by: str | None = None  # the signal's name when a signal stopped it
-    errors: list[str] = field(default_factory=list)
 
 
 class Service:
@@ -55,7 +54,6 @@ class Service:
         self.out.mkdir(parents=True, exist_ok=True)
         self.log = EventLog(self.out / "events.jsonl")
         self.forwarder = Forwarder(self.out / "forwarded", self.queries, enabled=forward)
-        self.positives = [0] * len(self.queries)
         self.alarms = [0] * len(self.queries)
         self.stop = threading.Event()
         self._q: queue.Queue = queue.Queue(maxsize=4 * batch)
@@ -129,7 +127,7 @@ class Service:
                 r.join(timeout=2)
         if errors:
             raise DataError(errors[0])
-        return ServeResult(self.frames, seconds, summary, stopped_by[0] if stopped_by else None, errors)
+        return ServeResult(self.frames, seconds, summary, stopped_by[0] if stopped_by else None)
 
     def _take(self) -> list:
         """What the readers have ready: blocks for the first item, then waits at most `latency_s` for a full batch."""
@@ -176,9 +174,7 @@ class Service:
         name = self.sources[s].name
         for f, sc, dec in zip(frames, step.scores, step.decisions, strict=True):
             self.log.decisions(name, f.index, f.pts, f.time, self._quoted, sc, dec)
-            self.forwarder.forward(name, f.index, f.image, dec, f.jpeg)
-            for j in dec.nonzero()[0]:
-                self.positives[j] += 1
+            self.forwarder.forward(name, f.index, f.image, dec, f.jpeg)  # counts each query's positives too
         self.frames += len(frames)
         for j, check in step.drift:
             if check.changed:
@@ -193,7 +189,7 @@ class Service:
                                f"mean shift {check.value:.2f} > {check.threshold:.2f}")
 
     def _status(self) -> str:
-        pos = sorted(zip(self.positives, self.queries, strict=True), reverse=True)
+        pos = sorted(zip(self.forwarder.frames, self.queries, strict=True), reverse=True)
         shown = " ".join(f"{q}:{n}" for n, q in pos[:3]) + (f" +{len(pos) - 3} queries" if len(pos) > 3 else "")
         alarms = sum(self.alarms)
         return f"positives {shown}" + (f" | drift alarms {alarms}" if alarms else "")
@@ -212,7 +208,7 @@ class Service:
             "stopped_by": stopped_by,
             "sources": [{"name": s.name, "bytes_in": s.bytes_in, **_live_counts(s)} for s in self.sources],
             "bytes_in": total_in,
-            "queries": [{"query": q, "positives": self.positives[j], "frames_forwarded": fw.frames[j],
+            "queries": [{"query": q, "positives": fw.frames[j],  # every positive frame is forwarded
                          "bytes_forwarded": fw.bytes[j], "share_of_stream": share(fw.bytes[j]),
                          "drift_alarms": self.alarms[j]} for j, q in enumerate(self.queries)],
             "forwarded": {"frames": fw.union_frames, "bytes": fw.union_bytes, "share_of_stream": share(fw.union_bytes)},

@@ -76,7 +76,7 @@ class FileSource(Source):
 
     def __init__(self, number: int, spec: str, fps: float | None = None):
         path = Path(spec)
-        self.number, self.name = number, path.name or str(path)
+        self.number, self.name, self.fps = number, path.name or str(path), fps
         if path.is_dir():
             self.src = open_source(Footage(frames=path))
         elif path.is_file():
@@ -88,7 +88,7 @@ class FileSource(Source):
         src = self.src
         if isinstance(src, VideoSource):
             self.bytes_in = src.path.stat().st_size
-        fps = getattr(src, "_fps", None)
+        fps = self.fps if isinstance(src, VideoSource) else None
         for fid, img in src.frames():
             if stop.is_set():
                 return

@@ -210,3 +210,25 @@ def test_bad_input_is_one_line(bundles, tmp_path, capsys, case):
     assert hint in err[0]
     if case != "down":  # a run that started keeps its log of what happened; the others write nothing
         assert not out.exists() or case == "out-not-empty"
+
+
+@pytest.mark.slow
+def test_k_of_n_carries_across_batches(bundles):
+    """A stream fed in uneven batches smooths as the whole sequence would (2 of the last 3 frames)."""
+    from autocrop.config import Footage
+    from autocrop.edge import EdgeRuntime
+    from autocrop.sources import FolderSource
+
+    rt = EdgeRuntime([load_bundle(b) for b in bundles], W)
+    for b in rt.bundles:
+        b.manifest["smoothing"] = {"k": 2, "n": 3}
+    src = FolderSource(HIGHWAY / "input", Footage(frames=HIGHWAY / "input", start=1000, stop=1023))
+    frames = [f for _, f in src.frames()]
+    stream = rt.stream()
+    steps = [stream.step(rt.maps(frames[a:b])) for a, b in ((0, 1), (1, 3), (3, 11), (11, 24))]
+    scores = np.concatenate([s.scores for s in steps])
+    decisions = np.concatenate([s.decisions for s in steps])
+    for j, b in enumerate(rt.bundles):
+        raw = scores[:, j] >= b.threshold
+        assert 0 < raw.sum() < len(raw)  # both kinds of frame, or the test proves nothing
+        assert decisions[:, j].tolist() == smooth_k_of_n(raw, 2, 3).astype(bool).tolist()
