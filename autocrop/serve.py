@@ -150,8 +150,6 @@ class Service:
         src = self.sources[ev.source]
         self.log.event(type="stream", source=src.name, time=round(time.time(), 3), state=ev.state, detail=ev.detail,
                        attempt=ev.attempt)
-        if ev.state == "lost":
-            self.streams[ev.source].reset()
         if self.progress and ev.state in ("lost", "retry") and ev.attempt <= 1:
             tqdm.write(f"autocrop serve: {src.name}: {ev.state} ({ev.detail}); reconnecting")
 
