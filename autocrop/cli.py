@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from autocrop.cli_edge import add_edge_commands, cmd_run, cmd_serve
-from autocrop.errors import AutocropError
+from autocrop.errors import AutocropError, Terminated, WorkersFailed
 
 EPILOG = """\
 typical session:
@@ -47,8 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--trials", type=int, help="trials to add (default: search.trials)")
     c.add_argument("--study", help="study name (default: the config's name)")
     c.add_argument("--sampler", help="search strategy (default: the space's `sampler`): " + _sampler_help())
-    c.add_argument("--storage", help="Optuna storage URL shared by several workers, e.g. postgresql://user@host/db")
+    c.add_argument("--storage", help="where the study lives: a database URL shared by workers on several machines "
+                        "(postgresql://user@host/db) or a journal file (default: <tracking.dir>/optuna.journal)")
     c.add_argument("--worker", type=int, help="this process's number when several search one study (seeds its sampler)")
+    c.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="train trials in N processes on this machine, sharing one study (default 1); "
+                        "the embedded journal storage takes concurrent writers, --storage a database for many machines")
+    c.add_argument("--parent-run", help=argparse.SUPPRESS)  # set by --workers: the coordinator's MLflow run
     c.add_argument("--no-mlflow", action="store_true", help="do not track runs in MLflow")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
     c = command("report", "print the Pareto front and the pooled-feature baselines of a study")
@@ -79,10 +84,6 @@ def _sampler_help() -> str:
     return "; ".join(f"{d.name}: {d.help}" if d.help else d.name for d in SAMPLERS.values())
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the process is, so it unwinds like Ctrl-C (trials failed, runs closed)."""
-
-
 def _on_sigterm(_signum, _frame):
     raise Terminated
 
@@ -99,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutocropError as exc:
         print(f"autocrop: error: {exc}", file=sys.stderr)
         return 2
+    except WorkersFailed as exc:
+        print(f"autocrop: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         how = "terminated" if isinstance(exc, Terminated) else "interrupted"
         print(f"autocrop: {how}; finished trials and complete cache files are kept", file=sys.stderr)
@@ -152,26 +156,41 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)  # as the user gave them: what `--workers` starts its workers with
     args.overrides += [f"search.storage={args.storage}"] * bool(args.storage) + [f"search.worker={args.worker}"] * (args.worker is not None)
     from autocrop.report import best_row, format_table, report_rows
     from autocrop.samplers import check_sampler
     from autocrop.search import run_search
-    from autocrop.study import counts
+    from autocrop.fingerprint import guard
+    from autocrop.study import counts, peek
     from autocrop.tracking import NullTracker, Tracker, tracking_uri
 
-    if args.trials is not None and args.trials < 1:
-        from autocrop.errors import ConfigError
+    from autocrop.errors import ConfigError
 
+    if args.trials is not None and args.trials < 1:
         raise ConfigError(f"--trials {args.trials}: give a number of trials to add, at least 1")
+    if args.workers < 1:
+        raise ConfigError(f"--workers {args.workers}: give a number of processes, at least 1")
     cfg, space, data, layers = _space_and_data(args)
     sampler = args.sampler or cfg.search.sampler or space.sampler
     check_sampler(sampler, "--sampler")  # the one-line error before any work
     print(f"{cfg.name}: {data.describe()}")
+    study_name = args.study or cfg.study_name
+    existing = peek(cfg, study_name)
+    if existing is not None:  # refuse a resume with other inputs before extracting anything
+        guard(existing, data, space)
     data.store.extract(layers, progress=not args.quiet)
     tracker = NullTracker() if args.no_mlflow else Tracker(cfg.tracking.dir, cfg.tracking.experiment)
-    study_name = args.study or cfg.study_name
     trials = args.trials if args.trials is not None else cfg.search.trials
-    study = run_search(cfg, data, space, trials, sampler, study_name, tracker, progress=not args.quiet)
+    parent_run = None if args.parent_run is None else ("" if args.parent_run == "-" else args.parent_run)
+    spread = None
+    if args.workers > 1:
+        from autocrop.workers import spreader
+
+        spread = spreader(cfg, args.config, overrides, study_name, sampler, tracker.active, args.workers, not args.quiet)
+    study = run_search(cfg, data, space, trials, sampler, study_name, tracker, not args.quiet, parent_run, spread)
+    if parent_run is not None:
+        return 0  # a worker of `--workers`: its coordinator reports
     op = cfg.search.operating_point
     rows = report_rows(study)
     best = best_row(rows, op.target, op.rule)

@@ -13,3 +13,11 @@ class ConfigError(AutocropError):
 
 class DataError(AutocropError):
     """Footage, labels or cached features are missing, corrupt or inconsistent."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so it unwinds like Ctrl-C (trials failed, runs closed)."""
+
+
+class WorkersFailed(RuntimeError):
+    """A `--workers` worker process exited with an error (printed by the worker itself); exit code 1."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import optuna
@@ -15,6 +15,7 @@ from autocrop.config import Config
 from autocrop.dataset import QueryData
 from autocrop.defaults import WORKER_SEED_STRIDE
 from autocrop.evaluation import Evaluator, Outcome, run_baselines
+from autocrop.fingerprint import guard
 from autocrop.plots import study_figures, trial_figures
 from autocrop.records import TrialRecord
 from autocrop.samplers import get_sampler
@@ -23,7 +24,9 @@ from autocrop.space import SearchSpace, suggest
 from autocrop.study import WORKER_ATTR, fail_stale, has_baselines, open_study, store_baselines, tell_record, trial_records, worker_id
 from autocrop.tracking import NullTracker
 
-__all__ = ["run_search"]
+__all__ = ["run_search", "Spread"]
+
+Spread = Callable[[optuna.Study, str, int, str], list[TrialRecord]]
 
 
 def run_search(
@@ -35,19 +38,27 @@ def run_search(
     study_name: str,
     tracker: NullTracker | None = None,
     progress: bool = True,
+    parent_run: str | None = None,
+    spread: Spread | None = None,
 ) -> optuna.Study:
-    """Add `trials` trials to the study (resuming it if it exists), tracked by `tracker`."""
+    """Add `trials` trials to the study (resuming it if it exists), tracked by `tracker`.
+
+    `spread(study, parent run, trials, description)` runs the trials elsewhere (`--workers`: in
+    worker processes) once the baselines are stored. A worker gets its coordinator's `parent_run`:
+    it logs its trials there and leaves the run's figures and status to the coordinator.
+    """
     tracker = tracker or NullTracker()
     definition = get_sampler(sampler_name)
     context = definition.context(cfg, data, space) if definition.context else {}
     sampler_seed = cfg.search.seed + WORKER_SEED_STRIDE * cfg.search.worker  # workers sharing a study draw different crops
     study = open_study(cfg, study_name, definition.factory(sampler_seed, context))
+    guard(study, data, space)  # the same footage, labels, split, backbone, space and operating point
     if definition.propose and not study.trials:
         for params, attrs in definition.propose(data, space):
             study.enqueue_trial(params, user_attrs=attrs or None, skip_if_exists=not attrs)
     study.set_user_attr("config", str(cfg.source_path))
     ev = Evaluator(data, cfg)
-    parent = tracker.study_run(study_name, {"config": cfg.source_path, "space": space.source_path, "sampler": sampler_name,
+    parent = parent_run if parent_run is not None else tracker.study_run(study_name, {"config": cfg.source_path, "space": space.source_path, "sampler": sampler_name,
                                             "backbone": cfg.backbone.model, "weights": data.backbone.weights_digest,
                                             "input_size": cfg.backbone.input_size, "frames": data.describe()})
     status = "FAILED"
@@ -57,8 +68,12 @@ def run_search(
             store_baselines(study, baselines)
             for rec in baselines:
                 tracker.log_record(parent, study_name, rec)
-        records = _loop(cfg, data, space, study, ev, tracker, parent, trials, f"search {study_name} ({sampler_name})", progress)
-        if records:
+        desc = f"search {study_name} ({sampler_name})"
+        if spread is not None:
+            records = spread(study, parent, trials, desc)
+        else:
+            records = _loop(cfg, data, space, study, ev, tracker, parent, trials, desc, progress)
+        if records and parent_run is None:
             op = cfg.search.operating_point
             best = best_of(records, op.target, op.rule)
             tracker.log_figures(parent, lambda: study_figures(study, data, op.target))
@@ -68,7 +83,8 @@ def run_search(
         status = "KILLED"
         raise
     finally:
-        tracker.finish(parent, status)
+        if parent_run is None:
+            tracker.finish(parent, status)
     return study
 
 

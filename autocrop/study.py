@@ -20,7 +20,7 @@ from autocrop.defaults import GRACE_S, HEARTBEAT_S, SCHEMA_RETRIES, TRIAL_SEED_S
 from autocrop.errors import ConfigError
 from autocrop.records import TrialRecord
 
-__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
+__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "is_url", "peek", "JOURNAL_FILE", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
            "all_records", "pareto_numbers", "find_record", "trial_seed", "store_baselines", "has_baselines", "tell_record"]
 
 OBJECTIVES = ("cost_madds", "val_fp", "val_fn")
@@ -30,22 +30,38 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def storage_url(cfg: Config) -> str:
-    """The study storage: the config's URL (e.g. PostgreSQL), else SQLite beside the MLflow store."""
+    """Where studies live: `search.storage` (a database URL such as postgresql://user@host/db for
+    workers on many machines, or a journal file path), else a journal file beside the MLflow store
+    (`optuna.journal`: safe for several processes of one machine). A project whose studies are in
+    the SQLite file of earlier versions (`optuna.db`) keeps using it."""
     if cfg.search.storage:
         return cfg.search.storage
     home = Path(cfg.tracking.dir)
     home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home.resolve()}/optuna.db"
+    legacy, journal = home.resolve() / "optuna.db", home.resolve() / JOURNAL_FILE
+    return f"sqlite:///{legacy}" if legacy.is_file() and not journal.exists() else str(journal)
 
 
-def storage(cfg: Config) -> optuna.storages.RDBStorage:
-    """The study storage with heartbeats: trials of a worker that died (SIGKILL, power loss) stop
-    beating, and after `GRACE_S` any worker's start-up or batch marks them FAILED."""
+def is_url(where: str) -> bool:
+    return "://" in where
+
+
+def storage(cfg: Config) -> optuna.storages.BaseStorage:
+    """The study storage. A database records heartbeats: trials of a worker that died (SIGKILL,
+    power loss) stop beating, and after `GRACE_S` any worker's start-up or batch marks them FAILED.
+    A journal file serves one machine's processes, whose dead workers `fail_stale` finds by pid."""
+    where = storage_url(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(storage_url(cfg), heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        if is_url(where):
+            return optuna.storages.RDBStorage(where, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        Path(where).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(where))
 
 
+JOURNAL_FILE = "optuna.journal"
 WORKER_ATTR = "autocrop:worker"  # "<host>:<pid>" of the process running a trial
 
 
@@ -115,12 +131,20 @@ def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | No
     return study
 
 
+def peek(cfg: Config, name: str) -> optuna.Study | None:
+    """The study if it exists, else None (creates nothing but the storage itself)."""
+    store = storage(cfg)
+    if name not in optuna.study.get_all_study_names(store):
+        return None
+    return optuna.load_study(study_name=name, storage=store)
+
+
 def load_existing(cfg: Config, name: str, where: str) -> optuna.Study:
     """An existing study, or one line naming the studies there."""
     try:
-        return optuna.load_study(study_name=name, storage=storage_url(cfg))
+        return optuna.load_study(study_name=name, storage=storage(cfg))
     except KeyError:
-        names = optuna.study.get_all_study_names(storage_url(cfg))
+        names = optuna.study.get_all_study_names(storage(cfg))
         raise ConfigError(f"{where}: no study `{name}` in {storage_url(cfg)}; run `autocrop search` first "
                           f"(studies there: {', '.join(names) or 'none'})") from None
 

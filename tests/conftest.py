@@ -65,6 +65,14 @@ def write_config(tmp: Path, space: dict | None = None, **over) -> Path:
     return path
 
 
+def load_study(mlruns: Path, name: str = "car-test"):
+    """A study from the default storage under `mlruns` (the journal file `autocrop search` writes)."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(mlruns / "optuna.journal"))))
+
+
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """One feature cache for the small query, shared by every test that only reads it."""

@@ -16,6 +16,7 @@ from autocrop.dataset import prepare
 from autocrop.errors import DataError
 from autocrop.export import load_bundle
 from autocrop.tracking import tracking_uri
+from conftest import load_study
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,7 @@ def test_select_registers_alias_and_export_roundtrip(searched, tmp_path, capsys)
     # the selected trial is the cheapest Pareto trial (every trial meets a 1/1 rule)
     import optuna
 
-    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{searched.parent / 'mlruns' / 'optuna.db'}")
+    study = load_study(searched.parent / "mlruns")
     assert m["cost_madds"] == min(t.user_attrs["cost_madds"] for t in study.best_trials)
 
 
@@ -59,7 +60,7 @@ def test_select_nothing_qualifies_names_closest(searched, capsys):
 def test_onnx_parity_with_in_process_head(searched, tmp_path, head):
     import optuna
 
-    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{searched.parent / 'mlruns' / 'optuna.db'}")
+    study = load_study(searched.parent / "mlruns")
     trials = [t for t in study.trials if t.user_attrs.get("head") == head]
     if not trials:  # the sampler may not have drawn this head: the pooled baseline always exists
         number = next(b["number"] for b in study.user_attrs["baselines"] if b["head"] == head)
@@ -135,7 +136,7 @@ def test_retrained_trial_reproduces_the_stored_one(searched):
     from autocrop.records import TrialRecord
 
     cfg = load_config(searched)
-    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{searched.parent / 'mlruns' / 'optuna.db'}")
+    study = load_study(searched.parent / "mlruns")
     ev = Evaluator(prepare(cfg), cfg)
     for t in study.trials[:4]:
         rec = TrialRecord.from_attrs(t.user_attrs)

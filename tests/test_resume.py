@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from autocrop.cli import main
 from autocrop.tracking import tracking_uri
-from conftest import write_config
+from conftest import write_config, load_study
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ STATES = optuna.trial.TrialState
 
 
 def _study(tmp):
-    return optuna.load_study(study_name="car-test", storage=f"sqlite:///{tmp / 'mlruns' / 'optuna.db'}")
+    return load_study(tmp / "mlruns")
 
 
 def _states(tmp, claimed: bool = False) -> list:

@@ -7,6 +7,7 @@ import pytest
 
 from autocrop.cli import main
 from autocrop.samplers import SAMPLERS, register_sampler
+from conftest import load_study
 
 CORNER = {"crop_cx": 0.2, "crop_cy": 0.8, "crop_w": 0.3, "crop_h": 0.25}
 
@@ -36,7 +37,7 @@ def corner_sampler():
 
 def test_a_sampler_registered_in_a_test_file_searches(corner_sampler, query, tmp_path):
     assert main(["search", str(query), "--quiet", "--no-mlflow", "--trials", "4", "--sampler", corner_sampler]) == 0
-    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
+    study = load_study(tmp_path / "mlruns")
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 4 and all(t.params["crop_cx"] == 0.2 and t.params["crop_h"] == 0.25 for t in done)
     assert done[0].params["layer"] == "blocks.5.2" and done[0].params["head"] == "logistic"  # the enqueued proposal

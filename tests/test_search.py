@@ -10,6 +10,7 @@ from mlflow.tracking import MlflowClient
 
 from autocrop.cli import main
 from autocrop.tracking import tracking_uri
+from conftest import load_study
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +44,7 @@ def test_search_tracks_and_reports_then_resumes(query, tmp_path, capsys):
 
     # same study name: resumes, adds trials, keeps one parent run and does not redo baselines
     assert main(["search", str(query), "--quiet", "--trials", "4"]) == 0
-    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
+    study = load_study(tmp_path / "mlruns")
     assert len(study.trials) == 12
     runs = client.search_runs([exp.experiment_id], max_results=100)
     assert sum(r.data.tags.get("autocrop.role") == "study" for r in runs) == 1

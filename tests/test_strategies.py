@@ -13,6 +13,7 @@ from autocrop.receptive import receptive_fields
 from autocrop.samplers import roi_targets
 from autocrop.samplers.sparse import group_lasso_path, sparse_proposals
 from autocrop.space import load_space
+from conftest import load_study
 
 
 def test_roi_targets_cover_the_region(query):
@@ -57,7 +58,7 @@ def test_sparse_proposals_are_valid_enqueued_crops(query):
 def test_search_with_strategy_and_constraints(query, tmp_path, sampler):
     over = ["search.constraints.max_fp=0.05", "search.constraints.max_fn=0.3"]
     assert main(["search", str(query), "--quiet", "--no-mlflow", "--trials", "8", "--sampler", sampler, *[a for o in over for a in ("--set", o)]]) == 0
-    study = optuna.load_study(study_name="car-test", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}")
+    study = load_study(tmp_path / "mlruns")
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 8  # sparse may leave further proposals waiting in the queue for a resume
     for t in study.best_trials:  # only feasible trials on the front
