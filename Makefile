@@ -24,4 +24,4 @@ ui: setup
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns/artifacts --host 127.0.0.1 --port 5000
 
 clean:
-	rm -rf .autocrop-cache mlruns/mlflow.db mlruns/optuna.db mlruns/artifacts
+	rm -rf .autocrop-cache mlruns/mlflow.db mlruns/optuna.db mlruns/optuna.journal mlruns/artifacts

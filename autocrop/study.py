@@ -17,7 +17,7 @@ import optuna
 
 from autocrop.config import Config
 from autocrop.defaults import GRACE_S, HEARTBEAT_S, SCHEMA_RETRIES, TRIAL_SEED_STRIDE
-from autocrop.errors import ConfigError
+from autocrop.errors import ConfigError, DataError
 from autocrop.records import TrialRecord
 
 __all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "is_url", "peek", "JOURNAL_FILE", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
@@ -54,11 +54,36 @@ def storage(cfg: Config) -> optuna.storages.BaseStorage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if is_url(where):
-            return optuna.storages.RDBStorage(where, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+            return _database(where)
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
-        Path(where).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(where))
+        try:
+            Path(where).parent.mkdir(parents=True, exist_ok=True)
+            return JournalStorage(JournalFileBackend(where))
+        except OSError as exc:
+            raise ConfigError(f"search.storage {where}: cannot open the study journal ({exc.strerror}); "
+                              "give a writable file path") from None
+        except ValueError:
+            raise DataError(f"{where}: damaged study journal (an unreadable record before the last); "
+                            "restore it from a backup, or move it away to start afresh") from None
+
+
+def _database(url: str) -> optuna.storages.RDBStorage:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    error: Exception | None = None
+    for attempt in range(SCHEMA_RETRIES):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        except SQLAlchemyError as exc:  # workers racing to create a fresh database's schema retry
+            error = exc
+            time.sleep(0.5 + 0.5 * attempt)
+        except (ImportError, ValueError) as exc:  # no such driver, a malformed URL
+            error = exc
+            break
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    raise ConfigError(f"search.storage {url}: cannot open the study database ({reason}); "
+                      "check the URL, its driver and that the server is running")
 
 
 JOURNAL_FILE = "optuna.journal"

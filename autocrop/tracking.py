@@ -48,6 +48,14 @@ class NullTracker:
     def study_run(self, study: str, params: Mapping[str, Any]) -> str:
         return ""
 
+    def _close_orphans(self, parent: str) -> None:
+        """Mark FAILED the trial runs a killed process left RUNNING: a trial run is created and
+        ended within one call, so one still running after `ORPHAN_S` has lost its process."""
+        now = time.time() * 1000
+        for run in self.client.search_runs([self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}' and attributes.status = 'RUNNING'"):
+            if now - run.info.start_time > ORPHAN_S * 1000:
+                self.client.set_terminated(run.info.run_id, status="FAILED")
+
     def trial_run(self, parent: str, study: str, name: str, params: Mapping[str, Any], metrics: Mapping[str, float], tags: Mapping[str, str]) -> str:
         return ""
 
@@ -64,6 +72,7 @@ class NullTracker:
         pass
 
 _STUDY_TAG = "autocrop.study"
+ORPHAN_S = 60  # a nested run still RUNNING this long after it started belongs to a killed process
 _ROLE_TAG = "autocrop.role"
 
 
@@ -101,10 +110,19 @@ class Tracker(NullTracker):
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
+            self._close_orphans(run_id)
             return run_id
         run = self.client.create_run(self.experiment_id, run_name=study, tags={_STUDY_TAG: study, _ROLE_TAG: "study"})
         self._log(run.info.run_id, params=params)
         return run.info.run_id
+
+    def _close_orphans(self, parent: str) -> None:
+        """Mark FAILED the trial runs a killed process left RUNNING: a trial run is created and
+        ended within one call, so one still running after `ORPHAN_S` has lost its process."""
+        now = time.time() * 1000
+        for run in self.client.search_runs([self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}' and attributes.status = 'RUNNING'"):
+            if now - run.info.start_time > ORPHAN_S * 1000:
+                self.client.set_terminated(run.info.run_id, status="FAILED")
 
     def trial_run(self, parent: str, study: str, name: str, params: Mapping[str, Any], metrics: Mapping[str, float], tags: Mapping[str, str]) -> str:
         """A finished nested run under `parent` for one trial (or baseline)."""
