@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--workers", type=int, default=1, metavar="N",
                    help="train trials in N processes on this machine, sharing one study (default 1); "
                         "the embedded journal storage takes concurrent writers, --storage a database for many machines")
+    c.add_argument("--retry-failed", action="store_true",
+                   help="first run again, with the same parameters, the trials that failed (a killed or crashed worker's); they count towards --trials")
     c.add_argument("--parent-run", help=argparse.SUPPRESS)  # set by --workers: the coordinator's MLflow run
     c.add_argument("--no-mlflow", action="store_true", help="do not track runs in MLflow")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -188,7 +190,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         from autocrop.workers import spreader
 
         spread = spreader(cfg, args.config, overrides, study_name, sampler, tracker.active, args.workers, not args.quiet)
-    study = run_search(cfg, data, space, trials, sampler, study_name, tracker, not args.quiet, parent_run, spread)
+    study = run_search(cfg, data, space, trials, sampler, study_name, tracker, not args.quiet, parent_run, spread,
+                       args.retry_failed and parent_run is None)  # with --workers the coordinator requeues
     if parent_run is not None:
         return 0  # a worker of `--workers`: its coordinator reports
     op = cfg.search.operating_point

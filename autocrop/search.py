@@ -21,7 +21,7 @@ from autocrop.records import TrialRecord
 from autocrop.samplers import get_sampler
 from autocrop.selection import best_of
 from autocrop.space import SearchSpace, suggest
-from autocrop.study import WORKER_ATTR, fail_stale, has_baselines, open_study, store_baselines, tell_record, trial_records, worker_id
+from autocrop.study import WORKER_ATTR, fail_stale, has_baselines, open_study, requeue_failed, store_baselines, tell_record, trial_records, worker_id
 from autocrop.tracking import NullTracker
 
 __all__ = ["run_search", "Spread"]
@@ -40,6 +40,7 @@ def run_search(
     progress: bool = True,
     parent_run: str | None = None,
     spread: Spread | None = None,
+    retry_failed: bool = False,
 ) -> optuna.Study:
     """Add `trials` trials to the study (resuming it if it exists), tracked by `tracker`.
 
@@ -53,6 +54,8 @@ def run_search(
     sampler_seed = cfg.search.seed + WORKER_SEED_STRIDE * cfg.search.worker  # workers sharing a study draw different crops
     study = open_study(cfg, study_name, definition.factory(sampler_seed, context))
     guard(study, data, space)  # the same footage, labels, split, backbone, space and operating point
+    if retry_failed and (n := requeue_failed(study)):
+        print(f"{study_name}: {n} failed trial(s) queued to run again first")
     if definition.propose and not study.trials:
         for params, attrs in definition.propose(data, space):
             study.enqueue_trial(params, user_attrs=attrs or None, skip_if_exists=not attrs)

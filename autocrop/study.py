@@ -20,7 +20,7 @@ from autocrop.defaults import GRACE_S, HEARTBEAT_S, SCHEMA_RETRIES, TRIAL_SEED_S
 from autocrop.errors import ConfigError, DataError
 from autocrop.records import TrialRecord
 
-__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "is_url", "peek", "JOURNAL_FILE", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
+__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "requeue_failed", "RETRY_ATTR", "is_url", "peek", "JOURNAL_FILE", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
            "all_records", "pareto_numbers", "find_record", "trial_seed", "store_baselines", "has_baselines", "tell_record"]
 
 OBJECTIVES = ("cost_madds", "val_fp", "val_fn")
@@ -125,6 +125,25 @@ def fail_stale(study: optuna.Study) -> int:
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
     return len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))) - before
+
+
+RETRY_ATTR = "autocrop:retry_of"  # user attribute of a trial enqueued again after its first try failed
+
+
+def requeue_failed(study: optuna.Study) -> int:
+    """Enqueue once more every failed trial that had drawn its parameters and was not retried
+    before (its input overrides, a cell mask or extra layers, go with it); how many."""
+    from autocrop.space import EXTRA_ATTR, MASK_ATTR
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs[RETRY_ATTR] for t in trials if RETRY_ATTR in t.user_attrs}
+    n = 0
+    for t in trials:
+        if t.state == optuna.trial.TrialState.FAIL and t.params and t.number not in retried:
+            attrs = {k: v for k, v in t.user_attrs.items() if k in (MASK_ATTR, EXTRA_ATTR)}
+            study.enqueue_trial(t.params, user_attrs={**attrs, RETRY_ATTR: t.number})
+            n += 1
+    return n
 
 
 def counts(study: optuna.Study) -> str:

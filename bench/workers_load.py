@@ -67,6 +67,11 @@ def main() -> None:
         lines.append(f"| {w} | {med[w]['per_min']:.1f} | {med[w]['wall']:.1f} | {med[w]['outside']:.1f} | {med[w]['cpu_share']:.0%} |")
     summary = (f"\n2 workers / 1 worker: {statistics.median(ratios):.2f}x trials/min "
                f"(rounds {min(ratios):.2f}-{max(ratios):.2f}x), {args.trials} trials per run, {args.rounds} rounds.\n")
+    summary += ("\nWhat limits it: one worker already trains a batch of trials in one Lightning run on both cores "
+                f"(it uses {med[1]['cpu_share']:.0%} of the machine's CPU; the rest is serial Python between steps), so a "
+                "second process on two cores mostly shares the same cores; it also repeats the start-up (imports, "
+                "frame digest, labels) that the column outside the trials shows. Extra workers pay on machines with "
+                "more cores than one worker's batch keeps busy, and across machines (PostgreSQL storage).\n")
     print("\n".join(lines) + summary)
     if args.write:
         write_section(args.write, "## Search workers: trials/min with 1 vs 2 processes",

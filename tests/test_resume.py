@@ -25,12 +25,12 @@ def _study(tmp):
 
 
 def _states(tmp, claimed: bool = False) -> list:
-    """Trial states; `claimed`: only running trials that their worker has claimed (a kill lands in training)."""
+    """Trial states; `claimed`: only running trials that their worker has claimed and drawn (a kill lands in training)."""
     try:
         trials = _study(tmp).get_trials(deepcopy=False)
     except Exception:  # no study yet
         return []
-    return [t.state for t in trials if not claimed or t.state != STATES.RUNNING or "autocrop:worker" in t.system_attrs]
+    return [t.state for t in trials if not claimed or t.state != STATES.RUNNING or ("autocrop:worker" in t.system_attrs and "head" in t.params)]
 
 
 def _start_and_wait(tmp, cfg, complete_first: int) -> subprocess.Popen:
@@ -61,11 +61,17 @@ def test_sigkill_mid_batch_then_resume(tmp_path, shared_cache):
     before = _states(tmp_path)
     complete = before.count(STATES.COMPLETE)
     assert before.count(STATES.RUNNING) == 4 and complete >= 4
-    assert main(["search", str(cfg), "--quiet", "--trials", "4"]) == 0
+    assert main(["search", str(cfg), "--quiet", "--trials", "4", "--retry-failed"]) == 0
     after = _states(tmp_path)
     assert STATES.RUNNING not in after
     assert after.count(STATES.FAIL) == 4 and after.count(STATES.COMPLETE) == complete + 4  # nothing lost
     assert _running_mlflow_runs(tmp_path) == []
+    trials = _study(tmp_path).trials
+    failed = {t.number: t.params for t in trials if t.state == STATES.FAIL}
+    retried = {t.user_attrs["autocrop:retry_of"]: t.params for t in trials if "autocrop:retry_of" in t.user_attrs}
+    assert retried == failed  # the killed batch ran again, with the same parameters
+    assert main(["search", str(cfg), "--quiet", "--trials", "1", "--retry-failed"]) == 0  # not twice
+    assert sum("autocrop:retry_of" in t.user_attrs for t in _study(tmp_path).trials) == 4
 
 
 @pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
