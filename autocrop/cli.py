@@ -160,7 +160,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)  # as the user gave them: what `--workers` starts its workers with
     args.overrides += [f"search.storage={args.storage}"] * bool(args.storage) + [f"search.worker={args.worker}"] * (args.worker is not None)
-    from autocrop.report import best_row, format_table, report_rows
+    from autocrop.report import best_row, format_table, report_rows, verdict
     from autocrop.samplers import check_sampler
     from autocrop.search import run_search
     from autocrop.fingerprint import guard
@@ -201,11 +201,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"{counts(study)} in study `{study_name}` ({op.rule} {op.target}); * = best at the operating point")
     if tracker.active:
         print(f"browse: mlflow ui --backend-store-uri {tracking_uri(cfg.tracking.dir)}")
+    print(verdict(rows, op.target, op.rule))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from autocrop.report import best_row, format_table, json_rows, report_rows
+    from autocrop.report import best_row, format_table, json_rows, report_rows, verdict
 
     from autocrop.study import counts
 
@@ -219,6 +220,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         best = best_row(rows, op.target, op.rule)
         print(format_table(rows, best.number if best else None))
         print(f"{counts(study)} in study `{study.study_name}`; * = best at the operating point ({op.rule} {op.target})")
+        print(verdict(rows, op.target, op.rule))
     return 0
 
 

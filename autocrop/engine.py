@@ -150,6 +150,7 @@ class OrtEngine(Engine):
         module = _Truncated(self.backbone.model, self.layers, self.backbone.layer_names, self.half_outputs).eval()
         probe = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(0))
         tmp = path.with_suffix(f".{os.getpid()}.partial")
+        _remove_orphans(root.glob(f"{path.stem}.*.partial"))
         try:
             with warnings.catch_warnings(), torch.inference_mode():
                 warnings.simplefilter("ignore")
@@ -204,3 +205,17 @@ def make_engine(backbone: Backbone, layers: Sequence[str], engine: str = "auto",
     if name == "onnxruntime":
         return OrtEngine(backbone, layers, cache_root or Path(".autocrop-cache"), half_outputs=half_outputs)
     return TorchEngine(backbone, layers, dev, half_outputs=half_outputs)
+
+
+def _remove_orphans(partials) -> None:
+    """Delete the half-written exports of processes that are gone (killed mid-export)."""
+    for p in partials:
+        pid = p.name.rsplit(".", 2)[-2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            p.unlink(missing_ok=True)
+        except PermissionError:
+            pass

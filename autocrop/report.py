@@ -11,7 +11,9 @@ from autocrop.records import TrialRecord
 from autocrop.selection import best_of
 from autocrop.study import baseline_records, pareto_numbers, trial_records
 
-__all__ = ["Row", "report_rows", "format_table", "best_row", "json_rows", "format_serve"]
+__all__ = ["Row", "report_rows", "format_table", "best_row", "json_rows", "format_serve", "verdict"]
+
+TEST_SLACK = 0.03  # a pick "holds on test" when its test constraint rate is at most the baseline's + this
 
 JSON_KEYS = ("number", "layer", "crop", "head", "cost_madds", "val_fp", "val_fn", "test_fp", "test_fn", "baseline",
              "pareto", "input", "cells", "pooled", "hparams", "threshold", "val_auc", "test_auc")
@@ -34,6 +36,40 @@ def report_rows(study: optuna.Study, everything: bool = False) -> list[Row]:
 def best_row(rows: list[Row], target: float, rule: str = "max_fp") -> TrialRecord | None:
     """The searched trial that is best at the operating point (None when none meets it)."""
     return best_of([r.record for r in rows if not r.record.baseline], target, rule, fallback=False)
+
+
+def _rates(rec: TrialRecord, split: str, rule: str) -> tuple[float, float]:
+    """(the rate the rule minimises, the rate it bounds) of `rec` on `split`."""
+    fp, fn = getattr(rec, f"{split}_fp"), getattr(rec, f"{split}_fn")
+    return {"max_fp": (fn, fp), "max_fn": (fp, fn)}.get(rule, (fp + fn, 0.0))
+
+
+def _name(rec: TrialRecord) -> str:
+    return f"{rec.layer} {_input_text(rec)} {rec.head}, {rec.cost_madds:,} MACs"
+
+
+def verdict(rows: list[Row], target: float, rule: str = "max_fp") -> str:
+    """One line: the searched pick against the best pooled baseline, both chosen on validation at
+    the operating point, with their test rates; says plainly when the search did not win."""
+    goal, bound = {"max_fp": ("FN", "FP"), "max_fn": ("FP", "FN")}.get(rule, ("FP+FN", ""))
+    at = f" at val {bound} <= {target:g}" if bound else ""
+    pick = best_row(rows, target, rule)
+    base = best_of([r.record for r in rows if r.record.baseline], target, rule, fallback=False)
+    if pick is None:
+        return f"verdict: no searched trial meets val {bound} <= {target:g}; add trials or widen the space" + (
+            f" (the pooled baseline does: trial {base.number}, val {goal} {_rates(base, 'val', rule)[0]:.3f})" if base else "")
+    pv, pt = _rates(pick, "val", rule), _rates(pick, "test", rule)
+    if base is None:
+        return (f"verdict: trial {pick.number} ({_name(pick)}) wins{at}: val {goal} {pv[0]:.3f}, no pooled baseline meets "
+                f"the operating point; test {goal} {pt[0]:.3f}" + (f" at test {bound} {pt[1]:.3f}" if bound else ""))
+    bv, bt = _rates(base, "val", rule), _rates(base, "test", rule)
+    won = pv[0] < bv[0] - 1e-9
+    holds = pt[0] <= bt[0] + 1e-9 and pt[1] <= bt[1] + TEST_SLACK
+    head = (f"trial {pick.number} ({_name(pick)}) beats the pooled baseline ({base.head}, {base.cost_madds:,} MACs)" if won
+            else f"the search did NOT beat the pooled baseline ({base.head}, {base.cost_madds:,} MACs): best trial {pick.number} ({_name(pick)})")
+    test = (f"test {goal} {pt[0]:.3f} vs {bt[0]:.3f}" + (f" at test {bound} {pt[1]:.3f} vs {bt[1]:.3f}" if bound else ""))
+    tail = ("" if not won else "; it holds on test" if holds else "; it does NOT hold on test")
+    return f"verdict: {head}{at}: val {goal} {pv[0]:.3f} vs {bv[0]:.3f}; {test}{tail}"
 
 
 def json_rows(rows: list[Row]) -> list[dict[str, Any]]:

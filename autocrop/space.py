@@ -51,7 +51,7 @@ class CropSpace(_Strict):
 
 
 class SearchSpace(_Strict):
-    sampler: str = "paper"  # a registered sampler (`autocrop search --help` lists them)
+    sampler: str = "auto"  # a registered sampler (`autocrop search --help` lists them)
     layers: list[str] = Field(min_length=1)  # tappable layer names (see `autocrop layers`)
     crop: CropSpace = CropSpace()
     # head kind -> hyper-parameter -> a fixed value, a list of choices, or {low, high, log}

@@ -71,6 +71,7 @@ class NullTracker:
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         pass
 
+_KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 _STUDY_TAG = "autocrop.study"
 ORPHAN_S = 60  # a nested run still RUNNING this long after it started belongs to a killed process
 _ROLE_TAG = "autocrop.role"
@@ -99,6 +100,8 @@ class Tracker(NullTracker):
             if exp is not None
             else self.client.create_experiment(experiment, artifact_location=(home.resolve() / "artifacts").as_uri())
         )
+        if exp is None or exp.tags.get(_KIND_TAG) != _KIND:  # the UI opens it as model training, not GenAI
+            self.client.set_experiment_tag(self.experiment_id, _KIND_TAG, _KIND)
 
     def study_run(self, study: str, params: Mapping[str, Any]) -> str:
         """The parent run of `study`, resumed if it exists, else created."""

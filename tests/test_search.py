@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import optuna
 import pytest
@@ -21,6 +22,12 @@ def test_search_tracks_and_reports_then_resumes(query, tmp_path, capsys):
     assert main(["search", str(query), "--quiet", "--trials", "8"]) == 0
     out = capsys.readouterr().out
     assert "baseline" in out and "pooled (GAP)" in out
+    last = out.strip().splitlines()[-1]  # the verdict: the searched pick against the pooled one, on val and test
+    assert re.fullmatch(r"verdict: (trial \d+ \(.+ MACs\) beats the pooled baseline \((logistic|mlp), [\d,]+ MACs\)"
+                        r"|the search did NOT beat the pooled baseline \((logistic|mlp), [\d,]+ MACs\): best trial \d+ \(.+ MACs\))"
+                        r" at val FP <= 0.05: val FN \d\.\d{3} vs \d\.\d{3}; test FN \d\.\d{3} vs \d\.\d{3} at test FP \d\.\d{3} vs \d\.\d{3}"
+                        r"(; it (holds|does NOT hold) on test)?", last), last
+    assert ("beats" in last) == ("on test" in last)
 
     client = MlflowClient(tracking_uri(tmp_path / "mlruns"))
     exp = client.get_experiment_by_name("autocrop")

@@ -53,3 +53,14 @@ def _rf(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
 @register_sampler("sparse", help="group-lasso supports (boxes, cell masks, two layers) first, then TPE", propose=sparse_proposals)
 def _sparse(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
     return _tpe(seed)
+
+
+def _auto_context(cfg, data, space) -> dict:
+    """`rf`'s crop targets when the query has a region (`search.roi` or `labels.region`), else none."""
+    return rf_context(cfg, data, space) if (cfg.search.roi or cfg.labels.region) else {}
+
+
+@register_sampler("auto", help="the default: group-lasso proposals first, then receptive-field-guided crops "
+                               "when the query has a region, else TPE", context=_auto_context, propose=sparse_proposals)
+def _auto(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
+    return ReceptiveFieldSampler(ctx["targets"], seed=seed) if ctx.get("targets") else _tpe(seed)
