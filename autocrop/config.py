@@ -88,6 +88,8 @@ class Backbone(_Strict):
 class OperatingPoint(_Strict):
     rule: Literal["balanced", "max_fn", "max_fp"] = "max_fp"  # how the val threshold is chosen
     target: float = Field(0.05, ge=0, le=1)  # the FN (max_fn) or FP (max_fp) rate to stay under
+    per_block: bool = True  # the target must hold in each validation time block (robust on test), not only overall
+    reserve: int = Field(1, ge=0)  # error frames per block kept in reserve below the target (a margin from the counts)
 
 
 class Smoothing(_Strict):
@@ -114,7 +116,7 @@ class Search(_Strict):
     worker: int = Field(0, ge=0)  # distributed search: give each process on one storage its own number
     batch: int = Field(8, ge=1)  # trials asked at once and trained together
     study: str | None = None  # study name; defaults to the config's name
-    storage: str | None = None  # Optuna storage URL; default sqlite under tracking.dir
+    storage: str | None = None  # database URL or journal file path; default tracking.dir/optuna.journal
     max_steps: int = Field(300, ge=1)  # full-batch optimizer steps per head, before early stopping
     patience: int = Field(30, ge=1)  # steps without val-loss improvement before stopping
     operating_point: OperatingPoint = OperatingPoint()

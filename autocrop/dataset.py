@@ -9,7 +9,7 @@ import numpy as np
 from autocrop.backbone import Backbone, build_backbone
 from autocrop.config import Config
 from autocrop.features import FeatureStore
-from autocrop.labels import SPLITS, check_trainable, load_labels, split_blocks, subsample
+from autocrop.labels import SPLITS, block_of, check_trainable, load_labels, split_blocks, subsample
 from autocrop.sources import FrameSource, open_source
 
 __all__ = ["QueryData", "prepare"]
@@ -26,6 +26,7 @@ class QueryData:
     ids: np.ndarray  # frame ids of the scored frames (the feature store's rows)
     y: np.ndarray  # 0/1 label per row
     splits: dict[str, np.ndarray]  # split -> rows
+    blocks: dict[str, np.ndarray] | None = None  # split -> the time block of each of its rows
 
     def ys(self) -> dict[str, np.ndarray]:
         return {s: self.y[self.splits[s]] for s in SPLITS}
@@ -45,4 +46,5 @@ def prepare(cfg: Config, need_trainable: bool = True) -> QueryData:
         check_trainable(y, splits, str(cfg.source_path))
     backbone = build_backbone(cfg.backbone)
     store = FeatureStore(cfg.cache_dir, backbone, source, ids)
-    return QueryData(cfg, source, backbone, store, ids, y, splits)
+    blocks = {s: block_of(rows, len(ids), cfg.split.blocks) for s, rows in splits.items()}
+    return QueryData(cfg, source, backbone, store, ids, y, splits, blocks)

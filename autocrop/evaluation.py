@@ -97,6 +97,7 @@ class Evaluator:
         search = self.cfg.search
         op, smoothing = search.operating_point, (search.smoothing.k, search.smoothing.n)
         n_train = len(self.data.splits["train"])
+        val_blocks = self.data.blocks["val"] if op.per_block and self.data.blocks else None
         for idx in (chunk for g in groups.values() for chunk in _chunks(g, prepared)):
             cands = [Candidate(jobs[i].head, jobs[i].hparams, jobs[i].seed, prepared[i][0], prepared[i][1]) for i in idx]
             head, scores, steps = fit_heads(cands, self.ys, max_steps=search.max_steps, patience=search.patience, lr=LEARNING_RATE)
@@ -110,7 +111,7 @@ class Evaluator:
                     hparams={**head.hparams[k]},
                     input_shape=tuple(shape),
                     cost_madds=head_madds(job.head, shape, head.hparams[k], n_train),
-                    metrics=evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target, smoothing),
+                    metrics=evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target, smoothing, val_blocks, op.reserve),
                     gather_elements=int(np.prod(shape)),
                     backbone_madds=max(self.data.backbone.prefix_madds()[lay] for lay in job.input.layers),
                     steps=steps,

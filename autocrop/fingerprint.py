@@ -51,7 +51,9 @@ def fingerprint(data: QueryData, space: SearchSpace) -> dict[str, dict[str, str]
                      f"{cfg.backbone.model} at {h}x{w}, weights {bb.weights_digest}"),
         "space": (_sha(space_doc), f"layers {', '.join(space.layers)}; heads {', '.join(space.heads)}"),
         "operating point": (_sha([op.model_dump(mode="json"), limits.model_dump(mode="json")]),
-                            f"{op.rule} {op.target}" + "".join(f", {k} <= {v}" for k, v in limits.model_dump().items() if v is not None)),
+                            f"{op.rule} {op.target}" + " in each val block" * (op.rule != "balanced" and op.per_block)
+                            + f", {op.reserve} frame(s) in reserve" * (op.rule != "balanced" and op.reserve > 0)
+                            + "".join(f", {k} <= {v}" for k, v in limits.model_dump().items() if v is not None)),
     }
     return {name: {"digest": digest, "about": about} for name, (digest, about) in parts.items()}
 

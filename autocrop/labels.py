@@ -14,7 +14,7 @@ from autocrop.config import Labels, Split
 from autocrop.errors import DataError
 from autocrop.sources import FrameSource
 
-__all__ = ["FrameLabels", "load_labels", "split_blocks", "subsample", "check_trainable", "SPLITS"]
+__all__ = ["FrameLabels", "load_labels", "split_blocks", "block_of", "subsample", "check_trainable", "SPLITS"]
 
 IGNORE = -1
 SPLITS = ("train", "val", "test")
@@ -142,6 +142,12 @@ def split_blocks(labels: FrameLabels, spec: Split) -> dict[str, np.ndarray]:
         for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:], strict=True):
             parts[name].append(cycle[lo:hi])
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
+
+
+def block_of(positions: np.ndarray, n_scored: int, blocks: int) -> np.ndarray:
+    """The time block (cycle of `split_blocks`) each position among the scored frames falls in."""
+    starts = np.array([c[0] for c in np.array_split(np.arange(n_scored), blocks) if len(c)])
+    return np.searchsorted(starts, positions, side="right") - 1
 
 
 def subsample(rows: np.ndarray, max_frames: int | None, run: int = 50) -> np.ndarray:

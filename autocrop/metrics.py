@@ -14,20 +14,35 @@ def rates(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
     return float(fp / max(fp + tn, 1)), float(fn / max(fn + tp, 1))
 
 
-def choose_threshold(scores: np.ndarray, y: np.ndarray, rule: str = "max_fp", target: float = 0.05) -> float:
+def choose_threshold(scores: np.ndarray, y: np.ndarray, rule: str = "max_fp", target: float = 0.05,
+                     blocks: np.ndarray | None = None, reserve: int = 0) -> float:
     """Score threshold (predict positive when score >= it) on validation data.
 
     max_fp: fewest false negatives with FP rate <= target; max_fn: fewest false positives with
-    FN rate <= target; balanced: largest TPR - FPR (Youden's J).
+    FN rate <= target; balanced: largest TPR - FPR (Youden's J). With `blocks` (a block id per
+    frame: the contiguous time blocks of the validation split), the target must hold in every
+    block, not only on their union: frames of one passage are not independent, and a threshold
+    that a few passages of one block decide does not carry over to other footage. `reserve`
+    keeps that many of each block's allowed error frames unused (a margin from the counts: it
+    matters where a block allows few errors, and fades as blocks grow).
     """
     fpr, tpr, thr = roc_curve(y, scores, drop_intermediate=False)
     fnr = 1 - tpr
-    if rule == "max_fp":
-        ok = fpr <= target + 1e-12
-        best = np.flatnonzero(ok)[np.lexsort((fpr[ok], fnr[ok]))[0]]
-    elif rule == "max_fn":
-        ok = fnr <= target + 1e-12
-        best = np.flatnonzero(ok)[np.lexsort((fnr[ok], fpr[ok]))[0]]
+    if rule in ("max_fp", "max_fn"):
+        cls = 0 if rule == "max_fp" else 1  # the class whose error rate is bounded
+        groups = [np.ones(len(y), bool)] if blocks is None else [blocks == b for b in np.unique(blocks)]
+        worst = np.zeros(len(thr))  # the largest error rate of any block, for ties
+        ok = np.ones(len(thr), bool)
+        for g in groups:
+            s = scores[g & (y == cls)]
+            if len(s) == 0:
+                continue
+            errors = _errors_at(s, thr, cls)
+            allowed = max(int(np.floor(target * len(s) + 1e-9)) - reserve, 0)
+            ok &= errors <= allowed
+            worst = np.maximum(worst, errors / len(s))
+        other = fnr if rule == "max_fp" else fpr
+        best = np.flatnonzero(ok)[np.lexsort((worst[ok], other[ok]))[0]]
     elif rule == "balanced":
         best = int(np.argmax(tpr - fpr))
     else:
@@ -35,12 +50,21 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, rule: str = "max_fp", ta
     return float(min(thr[best], np.finfo(np.float32).max))
 
 
+def _errors_at(s: np.ndarray, thresholds: np.ndarray, cls: int) -> np.ndarray:
+    """Error frames of one class's scores at each threshold: negatives at or above it (cls 0),
+    or positives below it (cls 1)."""
+    below = np.searchsorted(np.sort(s), thresholds, side="left")  # scores < threshold
+    return len(s) - below if cls == 0 else below
+
+
 def evaluate(
-    scores: dict[str, np.ndarray], ys: dict[str, np.ndarray], rule: str, target: float, smoothing: tuple[int, int] = (1, 1)
+    scores: dict[str, np.ndarray], ys: dict[str, np.ndarray], rule: str, target: float, smoothing: tuple[int, int] = (1, 1),
+    val_blocks: np.ndarray | None = None, reserve: int = 0,
 ) -> dict[str, float]:
-    """Threshold on `val`, then frame FP/FN/accuracy/AUC for every split in `scores`, and on
-    val/test the event metrics after k-of-n smoothing (`smooth_fp`, `smooth_fn`, `event_*`)."""
-    threshold = choose_threshold(scores["val"], ys["val"], rule, target)
+    """Threshold on `val` (the target held in each of `val_blocks`, when given), then frame
+    FP/FN/accuracy/AUC for every split in `scores`, and on val/test the event metrics after k-of-n
+    smoothing (`smooth_fp`, `smooth_fn`, `event_*`)."""
+    threshold = choose_threshold(scores["val"], ys["val"], rule, target, val_blocks, reserve)
     out: dict[str, float] = {"threshold": threshold}
     for split, s in scores.items():
         y = ys[split]

@@ -51,3 +51,33 @@ def test_event_metrics():
     m = event_metrics(y, pred)
     assert m["event_recall"] == 0.5 and m["frame_precision"] == 0.5 and m["event_f1"] == pytest.approx(0.5)
     assert m["events"] == 2
+
+
+def test_per_block_threshold_holds_the_target_in_every_block():
+    """Block 0's negatives score high: overall FP 1/20 passes at a low threshold, but block 0 alone
+    (1 of 5 negatives) does not, so the per-block threshold is stricter; never looser."""
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(5), np.ones(5), np.zeros(15), np.ones(5)].astype(int)
+    blocks = np.r_[np.zeros(10), np.ones(20)].astype(int)
+    scores = np.r_[[0.6, 0.1, 0.1, 0.1, 0.1], rng.uniform(0.5, 1, 5), rng.uniform(0, 0.3, 15), rng.uniform(0.5, 1, 5)]
+    overall = choose_threshold(scores, y, "max_fp", 0.05)
+    per_block = choose_threshold(scores, y, "max_fp", 0.05, blocks)
+    assert overall <= 0.6 < per_block
+    for b in (0, 1):
+        neg = scores[(blocks == b) & (y == 0)]
+        assert (neg >= per_block).mean() <= 0.05
+    assert choose_threshold(scores, y, "max_fn", 0.0, blocks) <= scores[y == 1].min()
+
+
+def test_reserve_keeps_error_frames_in_hand_per_block():
+    """40 negatives per block at target 0.05 allow 2 FP frames each; a reserve of 1 allows 1, and
+    a block too small to afford its reserve allows none (the threshold is then above its negatives)."""
+    rng = np.random.default_rng(1)
+    neg = np.sort(rng.uniform(0, 1, 40))
+    scores = np.r_[neg, rng.uniform(0.9, 1, 10)]
+    y = np.r_[np.zeros(40), np.ones(10)].astype(int)
+    fp = [(neg >= choose_threshold(scores, y, "max_fp", 0.05, reserve=r)).sum() for r in (0, 1, 2, 3)]
+    assert fp == [2, 1, 0, 0]
+    blocks = np.r_[np.zeros(30), np.ones(10), np.zeros(10)].astype(int)  # block 1: the 10 highest negatives only
+    assert (neg >= choose_threshold(scores, y, "max_fp", 0.05, blocks, reserve=0)).sum() == 0  # floor(0.5) = 0 allowed
+    assert (neg >= choose_threshold(scores, y, "max_fp", 0.2, blocks, reserve=1)).sum() == 1  # block 1: 2 - 1 allowed
