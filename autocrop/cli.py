@@ -200,7 +200,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(format_table(rows, best.number if best else None))
     print(f"{counts(study)} in study `{study_name}` ({op.rule} {op.target}); * = best at the operating point")
     if tracker.active:
-        print(f"browse: mlflow ui --backend-store-uri {tracking_uri(cfg.tracking.dir)}")
+        print(f"browse: mlflow ui --backend-store-uri {tracking_uri(cfg.tracking.dir)}, then open {tracker.view_url()}")
     print(verdict(rows, op.target, op.rule))
     return 0
 

@@ -6,6 +6,7 @@ is tracked; figures are passed as callables and only drawn when a real tracker l
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -72,6 +73,9 @@ class NullTracker:
         pass
 
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
+_VIEW_TAG, VIEW_KEY = "mlflow.sharedViewState.", "autocrop"  # MLflow's shared runs-table views
+_VIEW_COLUMNS = [("metrics", "val_fn"), ("metrics", "val_fp"), ("metrics", "test_fn"), ("metrics", "test_fp"),
+                 ("metrics", "cost_madds"), ("params", "layer"), ("params", "input"), ("params", "head"), ("params", "crop")]
 _STUDY_TAG = "autocrop.study"
 ORPHAN_S = 60  # a nested run still RUNNING this long after it started belongs to a killed process
 _ROLE_TAG = "autocrop.role"
@@ -102,6 +106,7 @@ class Tracker(NullTracker):
         )
         if exp is None or exp.tags.get(_KIND_TAG) != _KIND:  # the UI opens it as model training, not GenAI
             self.client.set_experiment_tag(self.experiment_id, _KIND_TAG, _KIND)
+        self._view_tags = dict(exp.tags) if exp is not None else {}
 
     def study_run(self, study: str, params: Mapping[str, Any]) -> str:
         """The parent run of `study`, resumed if it exists, else created."""
@@ -114,10 +119,29 @@ class Tracker(NullTracker):
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
             self._close_orphans(run_id)
+            self._share_view(run_id)
             return run_id
         run = self.client.create_run(self.experiment_id, run_name=study, tags={_STUDY_TAG: study, _ROLE_TAG: "study"})
         self._log(run.info.run_id, params=params)
+        self._share_view(run.info.run_id)
         return run.info.run_id
+
+    def _share_view(self, parent: str) -> None:
+        """A saved runs-table view (`?viewStateShareKey=autocrop`, see `view_url`): the columns a pick
+        depends on, best val FN first, every study's parent run expanded."""
+        key = _VIEW_TAG + VIEW_KEY
+        try:
+            expanded = json.loads(self._view_tags.get(key, "{}")).get("runsExpanded", {})
+        except ValueError:
+            expanded = {}
+        view = {"selectedColumns": [f"{kind}.`{name}`" for kind, name in _VIEW_COLUMNS], "orderByKey": "metrics.`val_fn`",
+                "orderByAsc": True, "runsExpanded": {**expanded, parent: True}}
+        self.client.set_experiment_tag(self.experiment_id, key, json.dumps(view))
+        self._view_tags[key] = json.dumps(view)
+
+    def view_url(self, base: str = "http://127.0.0.1:5000") -> str:
+        """The runs table of this experiment in the MLflow UI, with autocrop's saved view."""
+        return f"{base}/#/experiments/{self.experiment_id}/runs?viewStateShareKey={VIEW_KEY}"
 
     def _close_orphans(self, parent: str) -> None:
         """Mark FAILED the trial runs a killed process left RUNNING: a trial run is created and

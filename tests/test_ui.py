@@ -81,3 +81,19 @@ def test_experiment_page_lists_the_study_runs(mlflow_server, tmp_path):
     shot = tmp_path / "experiment.png"
     _chromium("--window-size=1500,1000", f"--screenshot={shot}", page, profile=tmp_path / "p2")
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+
+
+def test_the_saved_view_shows_what_a_pick_depends_on(mlflow_server, tmp_path):
+    """`search` prints a link to autocrop's saved runs view: the experiment opens as model training,
+    with val/test FN and FP, MACs, layer, input, head and crop as columns, best val FN first."""
+    from autocrop.tracking import Tracker
+
+    url, home = mlflow_server
+    tracker = Tracker(home, "autocrop")
+    assert tracker.client.get_experiment(tracker.experiment_id).tags["mlflow.experimentKind"] == "custom_model_development"
+    dom = _chromium("--window-size=2400,1000", "--dump-dom", tracker.view_url(url), profile=tmp_path / "p3")
+    assert "Error loading shared view state" not in dom
+    for column in ("val_fn", "val_fp", "test_fn", "test_fp", "cost_madds", "layer", "head", "input"):
+        assert re.search(rf">\s*{column}\s*<", dom), f"column {column} is not shown"
+    rows = re.findall(r">(trial-\d+|baseline-\w+)<", dom)
+    assert len(rows) >= 12 and any(r.startswith("baseline-") for r in rows)  # child runs are listed, not only the parent
