@@ -40,8 +40,8 @@ def queries() -> list[Path]:
     return [ROOT / "conf" / "car.yaml", *sorted((ROOT / "bench" / "queries").glob("*.yaml"))]
 
 
-def run_query(path: Path, trials: int, seed: int, sampler: str | None, tmp: Path) -> dict:
-    cfg = load_config(path, [f"search.seed={seed}", f"search.storage={tmp / (path.stem + '.journal')}"])
+def run_query(path: Path, trials: int, seed: int, sampler: str | None, tmp: Path, overrides: list[str]) -> dict:
+    cfg = load_config(path, [f"search.seed={seed}", f"search.storage={tmp / (path.stem + '.journal')}", *overrides])
     space = load_space(cfg.search.space)
     data = prepare(cfg)
     data.store.extract([*space.layers, baseline_layer(data)], progress=False)
@@ -62,13 +62,14 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sampler", help="override the space's sampler")
     ap.add_argument("--only", help="comma-separated query names (file stems)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="config override for every query")
     ap.add_argument("--write", type=Path, help="write the table into this markdown file")
     args = ap.parse_args()
     paths = [p for p in queries() if not args.only or p.stem in args.only.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
-            r = run_query(path, args.trials, args.seed, args.sampler, Path(tmp))
+            r = run_query(path, args.trials, args.seed, args.sampler, Path(tmp), args.overrides)
             p, b = r["pick"], r["pooled"]
             print(f"{r['query']:>20}: searched trial {p.number} {p.layer} {p.head} val FN {p.val_fn:.3f} test FP {p.test_fp:.3f} FN {p.test_fn:.3f}"
                   f" | pooled {b.head} val FN {b.val_fn:.3f} test FP {b.test_fp:.3f} FN {b.test_fn:.3f} | "
@@ -86,13 +87,15 @@ def main() -> None:
     fp_ok = sum(r["fp_ok"] for r in results)
     red = statistics.median(r["pooled"].test_fn - r["pick"].test_fn for r in results)
     gap = statistics.median(abs(r["pick"].test_fp - r["pick"].val_fp) for r in results)
-    summary = (f"\nSampler `{results[0]['sampler']}`, {args.trials} trials, seed {args.seed}. Wins (lower test FN at test FP <= pooled's "
+    summary = (f"\nSampler `{results[0]['sampler']}`, {args.trials} trials, seed {args.seed}"
+               + "".join(f", `{o}`" for o in args.overrides) + ". Wins (lower test FN at test FP <= pooled's "
                f"+ {SLACK}): **{wins}/{n} ({wins / n:.0%})**; median test-FN reduction {red:+.3f}; searched pick's test FP within "
                f"target + {SLACK}: {fp_ok}/{n}; median |test FP - val FP| of the pick {gap:.3f}.\n")
     print("\n".join(lines) + summary)
     if args.write:
-        write_section(args.write, "## Query suite: default search vs pooled baseline",
-                      f".venv/bin/python bench/query_suite.py --trials {args.trials} --seed {args.seed}", lines, summary)
+        title = "## Query suite: default search vs pooled baseline" + (f" ({', '.join(args.overrides)})" if args.overrides else "")
+        command = f".venv/bin/python bench/query_suite.py --trials {args.trials} --seed {args.seed}" + "".join(f" --set {o}" for o in args.overrides)
+        write_section(args.write, title, command, lines, summary)
     sys.exit(0)
 
 
