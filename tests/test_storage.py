@@ -40,3 +40,15 @@ def test_a_journal_cut_short_by_a_kill_still_reads(tmp_path, capsys):
     assert main(["report", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "no study `car-test`" in err and "(studies there: other)" in err, err
+
+
+def test_an_earlier_projects_sqlite_studies_keep_being_read(tmp_path, capsys):
+    """A project searched before the journal default has mlruns/optuna.db: it stays the storage."""
+    import optuna
+
+    cfg = write_config(tmp_path)
+    (tmp_path / "mlruns").mkdir()
+    optuna.create_study(study_name="car-test", storage=f"sqlite:///{tmp_path / 'mlruns' / 'optuna.db'}", directions=["minimize"] * 3)
+    assert main(["report", str(cfg)]) == 0
+    assert "0 complete trials in study `car-test`" in capsys.readouterr().out
+    assert not (tmp_path / "mlruns" / "optuna.journal").exists()
