@@ -135,18 +135,22 @@ def _from_masks(spec: Labels, source: FrameSource, ids: np.ndarray) -> np.ndarra
 
 def split_blocks(labels: FrameLabels, spec: Split) -> dict[str, np.ndarray]:
     """Positions among the scored frames per split, cut into contiguous time blocks."""
-    scored = np.arange(int(labels.scored.sum()))
     parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    for cycle in np.array_split(scored, spec.blocks):
+    for cycle in _cycles(int(labels.scored.sum()), spec.blocks):
         bounds = np.round(np.cumsum((0, *spec.fractions)) * len(cycle)).astype(int)
         for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:], strict=True):
             parts[name].append(cycle[lo:hi])
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
+def _cycles(n_scored: int, blocks: int) -> list[np.ndarray]:
+    """The positions of each time block: `blocks` contiguous train|val|test cycles."""
+    return np.array_split(np.arange(n_scored), blocks)
+
+
 def block_of(positions: np.ndarray, n_scored: int, blocks: int) -> np.ndarray:
     """The time block (cycle of `split_blocks`) each position among the scored frames falls in."""
-    starts = np.array([c[0] for c in np.array_split(np.arange(n_scored), blocks) if len(c)])
+    starts = np.array([c[0] for c in _cycles(n_scored, blocks) if len(c)])
     return np.searchsorted(starts, positions, side="right") - 1
 
 

@@ -158,13 +158,14 @@ def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | No
     """Create the study or resume the one of the same name; fail the trials of dead workers."""
     from sqlalchemy.exc import DBAPIError
 
+    store = storage(cfg)  # opening it retries a schema race already; creating the study may race too
     for attempt in range(SCHEMA_RETRIES):
         try:
             study = optuna.create_study(
-                study_name=name, storage=storage(cfg), sampler=sampler, directions=["minimize"] * 3, load_if_exists=True
+                study_name=name, storage=store, sampler=sampler, directions=["minimize"] * 3, load_if_exists=True
             )
             break
-        except DBAPIError:  # workers racing to create a fresh database's schema: the loser retries
+        except DBAPIError:  # workers racing to create the same study: the loser retries
             if attempt == SCHEMA_RETRIES - 1:
                 raise
             time.sleep(0.5 + attempt)

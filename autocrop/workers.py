@@ -27,7 +27,7 @@ from autocrop.search import Spread
 from autocrop.selection import best_of
 from autocrop.study import fail_stale, trial_records
 
-__all__ = ["WorkersFailed", "shares", "run_workers", "spreader"]
+__all__ = ["shares", "run_workers", "spreader"]
 
 POLL_S = 1.0  # progress bar refresh
 STOP_WAIT_S = 60.0  # after a signal, how long workers get to fail their batch and close their runs
@@ -57,13 +57,17 @@ def run_workers(cfg: Config, study: optuna.Study, trials: int, workers: int, arg
         # their own session: a terminal's Ctrl-C reaches the coordinator only, which passes it on once
         procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, start_new_session=True))
     op = cfg.search.operating_point
+    seen: set[int] = set()
+    best: TrialRecord | None = None
     try:
         with tqdm(total=trials, unit="trial", desc=desc, disable=not progress, dynamic_ncols=True) as bar:
             while any(p.poll() is None for p in procs):
                 time.sleep(POLL_S)
                 done = study.get_trials(deepcopy=False, states=(complete,))
+                new = [TrialRecord.from_attrs(t.user_attrs) for t in done if t.number not in seen]
+                seen.update(t.number for t in done)
                 bar.update(len(done) - start - bar.n)
-                best = best_of([TrialRecord.from_attrs(t.user_attrs) for t in done], op.target, op.rule)
+                best = best_of([*new, *([best] if best else [])], op.target, op.rule)  # only the new records are read
                 if best is not None:
                     bar.set_postfix(best_val_fn=f"{best.val_fn:.3f}", val_fp=f"{best.val_fp:.3f}")
     except KeyboardInterrupt as exc:
