@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from autocrop.cli_edge import add_edge_commands, cmd_run, cmd_serve
+from autocrop.cli_label import add_label_command, cmd_label_next
 from autocrop.errors import AutocropError, Terminated, WorkersFailed
 
 EPILOG = """\
@@ -16,6 +17,7 @@ typical session:
   autocrop extract conf/car.yaml             # cache the backbone's features once (resumable)
   autocrop search conf/car.yaml --trials 40  # Optuna search, tracked in MLflow (mlruns/)
   autocrop report conf/car.yaml              # Pareto front of cost vs FP/FN, beside the baselines
+  autocrop label-next conf/car.yaml --n 50   # which frames to label next (also with no labels yet)
   mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db   # browse every trial
 
 Any config key can be overridden: --set search.trials=10 --set backbone.input_size=[224,224]
@@ -76,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--study", help="study name (default: the config's name)")
     c.add_argument("--model-name", help="registered model name for --alias (default: the study name)")
     c.add_argument("--sign", metavar="KEY", help="sign the bundle with this Ed25519 private key (PEM); edge nodes check it with --trust")
+    add_label_command(sub)
     add_edge_commands(sub)
     return p
 
@@ -260,7 +263,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"layers": cmd_layers, "extract": cmd_extract, "search": cmd_search, "report": cmd_report,
-             "select": cmd_select, "export": cmd_export, "run": cmd_run, "serve": cmd_serve}
+             "select": cmd_select, "export": cmd_export, "run": cmd_run, "serve": cmd_serve,
+             "label-next": cmd_label_next}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -45,7 +45,7 @@ def fingerprint(data: QueryData, space: SearchSpace) -> dict[str, dict[str, str]
     split = {s: _sha(np.asarray(rows, np.int64)) for s, rows in data.splits.items()}
     parts = {
         "footage": (data.store.key["frames"], f"{len(data.ids)} frames of {foot}"),
-        "labels": (_sha(labels), f"{int(data.y.sum())} positives in {len(data.y)} frames"),
+        "labels": (_sha(labels), f"{int((data.y == 1).sum())} positives in {data.labelled} labelled frames"),
         "split": (_sha(split), data.describe()),
         "backbone": (_sha({k: v for k, v in data.store.key.items() if k not in ("frames", "engine")}),
                      f"{cfg.backbone.model} at {h}x{w}, weights {bb.weights_digest}"),

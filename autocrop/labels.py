@@ -1,4 +1,9 @@
-"""Per-frame labels (1 positive, 0 negative, -1 ignored) from a CSV or masks + a query region."""
+"""Per-frame labels from a CSV or masks + a query region: 1 positive, 0 negative, UNLABELLED (not
+labelled yet: a frame `label-next` may propose) or IGNORE (outside the temporal ROI, marked
+`ignore`, or nothing of the region scored: never trained on, scored or proposed).
+
+Splits are cut in time over every frame that can carry a label (labelled or not), so a frame's
+split does not change as labels are added; each split trains and scores on its labelled frames."""
 
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ from autocrop.config import Labels, Split
 from autocrop.errors import DataError
 from autocrop.sources import FrameSource
 
-__all__ = ["FrameLabels", "load_labels", "split_blocks", "block_of", "subsample", "check_trainable", "SPLITS"]
+__all__ = ["FrameLabels", "load_labels", "IGNORE", "UNLABELLED", "split_blocks", "block_of", "subsample", "check_trainable", "SPLITS"]
 
 IGNORE = -1
+UNLABELLED = -2
 SPLITS = ("train", "val", "test")
 _UNKNOWN_PIXEL = 170  # CDnet: motion border, never scored
 _OBJECT_PIXEL = 255
@@ -24,24 +30,34 @@ _OBJECT_PIXEL = 255
 
 @dataclass(frozen=True)
 class FrameLabels:
-    """Labels aligned with frame ids in time order; y is 1, 0 or IGNORE."""
+    """Labels aligned with frame ids in time order; y is 1, 0, UNLABELLED or IGNORE."""
 
     ids: np.ndarray
     y: np.ndarray
 
     @property
     def scored(self) -> np.ndarray:
+        """Frames with a 0/1 label."""
+        return self.y >= 0
+
+    @property
+    def candidates(self) -> np.ndarray:
+        """Frames that are or may become labelled: the feature store's rows, cut into splits."""
         return self.y != IGNORE
 
 
-def load_labels(spec: Labels, source: FrameSource) -> FrameLabels:
-    """Labels for every frame of `source` from whichever kind the config gives."""
+def load_labels(spec: Labels, source: FrameSource, allow_none: bool = False) -> FrameLabels:
+    """Labels for every frame of `source` from whichever kind the config gives; `allow_none` (a
+    cold start of `label-next`) accepts a label CSV that does not exist yet or labels nothing."""
     ids = np.asarray(source.ids, dtype=np.int64)
-    y = _from_csv(spec.csv, ids) if spec.csv is not None else _from_masks(spec, source, ids)
+    if spec.csv is not None and allow_none and not spec.csv.exists():
+        y = np.full(len(ids), UNLABELLED, dtype=np.int8)
+    else:
+        y = _from_csv(spec.csv, ids) if spec.csv is not None else _from_masks(spec, source, ids)
     if spec.temporal_roi is not None:
         first, last = _temporal_roi(spec.temporal_roi)
         y[(ids < first) | (ids > last)] = IGNORE
-    if not (y != IGNORE).any():
+    if not allow_none and not (y >= 0).any():
         where = spec.csv or spec.masks
         raise DataError(f"{where}: no frame of {source.path} has a label; the labels do not match the frames")
     return FrameLabels(ids=ids, y=y)
@@ -51,7 +67,7 @@ def _from_csv(path: Path, ids: np.ndarray) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"{path}: label CSV not found; check `labels.csv`")
     known = {int(i): n for n, i in enumerate(ids)}
-    y = np.full(len(ids), IGNORE, dtype=np.int8)
+    y = np.full(len(ids), UNLABELLED, dtype=np.int8)
     try:
         return _read_csv(path, ids, known, y)
     except UnicodeDecodeError as exc:
@@ -67,11 +83,11 @@ def _read_csv(path: Path, ids: np.ndarray, known: dict[int, int], y: np.ndarray)
             try:
                 fid = int(row["frame"])
                 raw = (row["label"] or "").strip().lower()
-                value = IGNORE if raw in ("", "-1", "ignore") else int(raw)
+                value = UNLABELLED if raw == "" else IGNORE if raw in ("-1", "ignore") else int(raw)
             except ValueError:
                 raise DataError(f"{path}:{line}: frame and label must be integers, got {row}") from None
-            if value not in (IGNORE, 0, 1):
-                raise DataError(f"{path}:{line}: label must be 0, 1 or empty (ignored), got {value}")
+            if value not in (UNLABELLED, IGNORE, 0, 1):
+                raise DataError(f"{path}:{line}: label must be 0, 1, empty (not labelled yet) or `ignore`, got {value}")
             if fid not in known:
                 raise DataError(
                     f"{path}:{line}: frame {fid} is not in the footage (ids {ids[0]}..{ids[-1]}); "
@@ -134,23 +150,23 @@ def _from_masks(spec: Labels, source: FrameSource, ids: np.ndarray) -> np.ndarra
 
 
 def split_blocks(labels: FrameLabels, spec: Split) -> dict[str, np.ndarray]:
-    """Positions among the scored frames per split, cut into contiguous time blocks."""
+    """Positions among the candidate frames (labelled or not) per split, cut into contiguous time blocks."""
     parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    for cycle in _cycles(int(labels.scored.sum()), spec.blocks):
+    for cycle in _cycles(int(labels.candidates.sum()), spec.blocks):
         bounds = np.round(np.cumsum((0, *spec.fractions)) * len(cycle)).astype(int)
         for name, lo, hi in zip(SPLITS, bounds[:-1], bounds[1:], strict=True):
             parts[name].append(cycle[lo:hi])
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
-def _cycles(n_scored: int, blocks: int) -> list[np.ndarray]:
+def _cycles(n_rows: int, blocks: int) -> list[np.ndarray]:
     """The positions of each time block: `blocks` contiguous train|val|test cycles."""
-    return np.array_split(np.arange(n_scored), blocks)
+    return np.array_split(np.arange(n_rows), blocks)
 
 
-def block_of(positions: np.ndarray, n_scored: int, blocks: int) -> np.ndarray:
-    """The time block (cycle of `split_blocks`) each position among the scored frames falls in."""
-    starts = np.array([c[0] for c in _cycles(n_scored, blocks) if len(c)])
+def block_of(positions: np.ndarray, n_rows: int, blocks: int) -> np.ndarray:
+    """The time block (cycle of `split_blocks`) each position among the candidate frames falls in."""
+    starts = np.array([c[0] for c in _cycles(n_rows, blocks) if len(c)])
     return np.searchsorted(starts, positions, side="right") - 1
 
 
@@ -171,6 +187,6 @@ def check_trainable(y: np.ndarray, splits: dict[str, np.ndarray], where: str) ->
         pos, neg = int((ys == 1).sum()), int((ys == 0).sum())
         if pos == 0 or neg == 0:
             raise DataError(
-                f"{where}: the {name} block has {pos} positive and {neg} negative frames; the query needs both "
-                "(enlarge `labels.region`, lower `labels.min_fraction`, or change `split`)"
+                f"{where}: the {name} block has {pos} positive and {neg} negative labelled frames; the query needs both "
+                "(label more frames, e.g. with `autocrop label-next`; enlarge `labels.region`, lower `labels.min_fraction`, or change `split`)"
             )

@@ -61,6 +61,9 @@ class NullTracker:
     def log_figures(self, run_id: str, figures: Figures) -> None:
         pass
 
+    def label_run(self, study: str, params: Mapping[str, Any], files: list[Path]) -> str:
+        return ""
+
     def finish(self, run_id: str, status: str = "FINISHED") -> None:
         pass
 
@@ -161,6 +164,19 @@ class Tracker(NullTracker):
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
         self._log(run_id, metrics=metrics, step=step)
+
+    def label_run(self, study: str, params: Mapping[str, Any], files: list[Path]) -> str:
+        """A finished `label-next-<study>` run (under the study's parent run when there is one)
+        holding a batch of proposals: its CSV and contact sheet."""
+        found = self.client.search_runs([self.experiment_id], max_results=1,
+                                        filter_string=f"tags.`{_STUDY_TAG}` = '{study}' and tags.`{_ROLE_TAG}` = 'study'")
+        tags = {_STUDY_TAG: study, _ROLE_TAG: "label-next"} | ({"mlflow.parentRunId": found[0].info.run_id} if found else {})
+        run = self.client.create_run(self.experiment_id, run_name=f"label-next-{study}", tags=tags)
+        self._log(run.info.run_id, params=params)
+        for f in files:
+            self.client.log_artifact(run.info.run_id, str(f), artifact_path="label-next")
+        self.client.set_terminated(run.info.run_id)
+        return run.info.run_id
 
     def log_artifact(self, run_id: str, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path=folder)

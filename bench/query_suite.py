@@ -52,7 +52,7 @@ def run_query(path: Path, trials: int, seed: int, sampler: str | None, tmp: Path
     pick = best_of(trial_records(study), op.target, op.rule)
     pooled = best_of(baseline_records(study), op.target, op.rule)
     win = pick.test_fn < pooled.test_fn and pick.test_fp <= pooled.test_fp + SLACK
-    return {"query": cfg.name, "pos": f"{data.y.mean():.0%}", "pick": pick, "pooled": pooled, "win": win,
+    return {"query": cfg.name, "pos": f"{(data.y == 1).sum() / data.labelled:.0%}", "pick": pick, "pooled": pooled, "win": win,
             "fp_ok": pick.test_fp <= op.target + SLACK, "target": op.target, "seconds": time.perf_counter() - t0, "sampler": name}
 
 

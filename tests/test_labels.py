@@ -9,7 +9,7 @@ from PIL import Image
 from autocrop.cli import main
 from autocrop.config import Footage, Labels, Split
 from autocrop.errors import DataError
-from autocrop.labels import IGNORE, FrameLabels, check_trainable, load_labels, split_blocks
+from autocrop.labels import IGNORE, UNLABELLED, FrameLabels, check_trainable, load_labels, split_blocks
 from autocrop.sources import FolderSource
 from conftest import HIGHWAY, write_config
 
@@ -51,7 +51,12 @@ def test_csv_labels_and_mismatch(tmp_path):
     src = _frames(tmp_path, 3)
     good = tmp_path / "labels.csv"
     good.write_text("frame,label\n1,1\n2,0\n3,\n")
-    assert load_labels(Labels(csv=good), src).y.tolist() == [1, 0, IGNORE]
+    assert load_labels(Labels(csv=good), src).y.tolist() == [1, 0, UNLABELLED]  # an empty cell: not labelled yet
+    marked = tmp_path / "marked.csv"
+    marked.write_text("frame,label\n1,ignore\n2,-1\n")
+    with pytest.raises(DataError, match="no frame .* has a label"):
+        load_labels(Labels(csv=marked), src)
+    assert load_labels(Labels(csv=marked), src, allow_none=True).y.tolist() == [IGNORE, IGNORE, UNLABELLED]
     bad = tmp_path / "bad.csv"
     bad.write_text("frame,label\n1,1\n99,0\n")
     with pytest.raises(DataError, match=r"bad.csv:3: frame 99 is not in the footage .*do not match the frames"):

@@ -1,0 +1,201 @@
+"""Which frames to label next: where a search's cheap heads disagree, spread in time and in feature space.
+
+- **Embedding**: every candidate frame's last-layer feature map pooled to a small grid (where
+  things are matters for a region query), centred, reduced to its principal components and
+  scaled so that the footage's median frame-to-frame distance is 1. Distances and the
+  de-duplication threshold are in those units.
+- **After a search** (`head_votes`): the heads of the study's Pareto trials (then its next best by
+  val FN, up to `LABEL_MAX_HEADS`) are trained again on the labels as they are now and vote on
+  every unlabelled frame. A frame scores by how evenly
+  they split, and by how close the best trial's score lies to its threshold.
+- **Cold start** (no search, or too few labels to train): the batch is chosen by diversity
+  alone (k-centre: each pick is the frame farthest from everything labelled or picked).
+- **Validation frames** are never picked for difficulty: a validation set of hard frames would
+  set the threshold wrong. They are drawn one per time stratum of the validation block's
+  unlabelled frames, in proportion to the split's fractions.
+- Every batch: only unlabelled train and validation frames (never test), no two frames closer
+  than `min_distance` in the embedding nor `min_gap` frames apart in time, reproducible for a seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autocrop.dataset import QueryData
+from autocrop.defaults import LABEL_DIMS, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
+from autocrop.records import TrialRecord
+
+__all__ = ["Proposal", "Votes", "embedding", "propose", "head_votes"]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    frame: int  # frame id
+    row: int  # the feature store's row
+    split: str  # train or val
+    reason: str
+    score: float  # higher: more worth labelling (disagreement, or distance for diversity picks)
+
+
+@dataclass(frozen=True)
+class Votes:
+    """Per candidate row: the acquisition score in [0, 1] and why."""
+
+    score: np.ndarray
+    reason: list[str]
+
+
+def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, dims: int = LABEL_DIMS) -> np.ndarray:
+    """float32 [rows, dims]: the pooled, centred, PCA-reduced features, median pair distance 1."""
+    from sklearn.decomposition import PCA
+
+    maps = data.store.load(layer)
+    chunks = []
+    for lo in range(0, len(maps), 256):
+        x = torch.from_numpy(np.asarray(maps[lo:lo + 256], dtype=np.float32))
+        chunks.append(F.adaptive_avg_pool2d(x, grid).flatten(1).numpy())
+    z = np.concatenate(chunks)
+    z -= z.mean(0)
+    k = max(1, min(dims, len(z) - 1, z.shape[1]))
+    z = PCA(n_components=k, svd_solver="randomized", random_state=0).fit_transform(z).astype(np.float32) if len(z) > 2 else z
+    probe = z[np.unique(np.linspace(0, len(z) - 1, min(len(z), 400)).astype(int))]
+    d = np.sqrt(((probe[:, None] - probe[None]) ** 2).sum(-1))
+    scale = float(np.median(d[np.triu_indices(len(probe), 1)])) if len(probe) > 1 else 1.0
+    return z / (scale if scale > 0 else 1.0)
+
+
+def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecord, rows: np.ndarray) -> Votes:
+    """Retrain the records' heads on the current labels and score `rows` by disagreement and
+    closeness of the best record's score to its threshold."""
+    from autocrop.evaluation import Evaluator, Job
+    from autocrop.study import trial_seed
+
+    recs = list({r.number: r for r in [best, *records]}.values())
+    ev = Evaluator(data, data.cfg)
+    jobs = [Job(r.number, r.input, r.crop, r.head, dict(r.hparams), trial_seed(data.cfg, r.number)) for r in recs]
+    outcomes = ev.run(jobs, keep=True)
+    votes, best_margin = [], None
+    with torch.no_grad():
+        for out in outcomes:
+            x = torch.from_numpy(out.record.input.gather_windows(data.store, rows))[None]
+            s = out.head(x)[0].numpy()
+            thr = out.record.metrics["threshold"]
+            votes.append(s >= thr)
+            if out.record.number == best.number:
+                spread = float(np.std(out.val_scores)) if out.val_scores is not None and len(out.val_scores) > 1 else 1.0
+                best_margin = (s - thr) / (spread or 1.0)
+    v = np.mean(votes, axis=0)
+    split = 1 - np.abs(2 * v - 1)  # 1: the heads split evenly; 0: they all agree
+    near = np.clip(1 - np.abs(best_margin), 0, 1)  # 1: on the best head's threshold; 0: a spread or more away
+    score = 0.5 * split + 0.5 * near
+    n = len(recs)
+    reason = [f"{int(round(p * n))} of {n} heads say positive" if a >= b else
+              f"trial {best.number}'s score {m:+.2f} sd from its threshold"
+              for p, a, b, m in zip(v, split, near, best_margin, strict=True)]
+    return Votes(score, reason)
+
+
+class _Batch:
+    """The picks so far, and the two rules every new pick must keep."""
+
+    def __init__(self, data: QueryData, emb: np.ndarray, min_distance: float, min_gap: int):
+        self.data, self.emb = data, emb
+        self.min_distance, self.min_gap = min_distance, min_gap
+        self.rows: list[int] = []
+        self.picks: list[Proposal] = []
+
+    def fits(self, row: int) -> bool:
+        if not self.rows:
+            return True
+        picked = np.array(self.rows)
+        if np.abs(picked - row).min() < self.min_gap:
+            return False
+        return float(np.sqrt(((self.emb[picked] - self.emb[row]) ** 2).sum(1)).min()) >= self.min_distance
+
+    def add(self, row: int, split: str, reason: str, score: float) -> None:
+        self.rows.append(int(row))
+        self.picks.append(Proposal(int(self.data.ids[row]), int(row), split, reason, float(score)))
+
+
+def _nearest(emb: np.ndarray, cands: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Distance from each candidate to its nearest anchor (inf without anchors)."""
+    out = np.full(len(cands), np.inf, dtype=np.float64)
+    for lo in range(0, len(anchors), 512):
+        a = emb[anchors[lo:lo + 512]]
+        d = np.sqrt(np.maximum((emb[cands] ** 2).sum(1)[:, None] - 2 * emb[cands] @ a.T + (a ** 2).sum(1)[None], 0))
+        out = np.minimum(out, d.min(1))
+    return out
+
+
+def _diverse(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.random.Generator) -> None:
+    """k-centre: pick, k times, the candidate farthest from everything labelled or picked."""
+    labelled = np.flatnonzero(batch.data.y >= 0)
+    near = _nearest(batch.emb, cands, np.r_[labelled, batch.rows].astype(int))
+    left = np.ones(len(cands), bool)
+    start = len(batch.picks)
+    while len(batch.picks) - start < k:
+        order = np.flatnonzero(left)
+        if not len(order):
+            return
+        if np.isinf(near[order]).all():  # nothing labelled yet: a seeded first frame
+            i = int(rng.choice(order))
+        else:
+            i = int(order[np.argmax(near[order])])
+        left[i] = False
+        if not batch.fits(int(cands[i])):
+            continue
+        batch.add(int(cands[i]), split, f"diverse: {near[i]:.2f} from the nearest labelled or proposed frame", near[i] if np.isfinite(near[i]) else 0.0)
+        d = np.sqrt(((batch.emb[cands] - batch.emb[cands[i]]) ** 2).sum(1))
+        near = np.minimum(near, d)
+        left &= np.abs(cands - cands[i]) >= batch.min_gap
+
+
+def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str, rng: np.random.Generator) -> None:
+    """The highest-scoring candidates that keep the batch's rules; diversity fills what is left."""
+    score = votes.score
+    order = np.lexsort((rng.permutation(len(cands)), -score))  # ties broken by the seed
+    start = len(batch.picks)
+    for i in order:
+        if len(batch.picks) - start == k or score[i] <= 0:
+            break
+        if batch.fits(int(cands[i])):
+            batch.add(int(cands[i]), split, votes.reason[i], score[i])
+    rest = k - (len(batch.picks) - start)
+    if rest > 0:
+        _diverse(batch, np.setdiff1d(cands, batch.rows), rest, split, rng)
+
+
+def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generator) -> None:
+    """One frame per time stratum of the validation pool, drawn at random within it."""
+    if k <= 0 or not len(cands):
+        return
+    for stratum in np.array_split(np.sort(cands), min(k, len(cands))):
+        for row in rng.permutation(stratum):
+            if batch.fits(int(row)):
+                batch.add(int(row), "val", "validation: one frame per time stratum (keeps the threshold unbiased)", 0.0)
+                break
+
+
+def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Votes | None = None,
+            min_distance: float = LABEL_MIN_DISTANCE, min_gap: int = LABEL_MIN_GAP) -> list[Proposal]:
+    """Up to n unlabelled train and validation frames to label next (fewer when the rules leave
+    fewer); `votes` are per row of the train pool (`data.pool["train"]`), None for a cold start."""
+    assert data.pool is not None
+    rng = np.random.default_rng(seed)
+    train, val = data.pool["train"], data.pool["val"]
+    f_train, f_val = data.cfg.split.fractions[:2]
+    n_val = min(len(val), int(round(n * f_val / (f_train + f_val))))
+    n_train = min(len(train), n - n_val)
+    n_val = min(len(val), n - n_train)
+    batch = _Batch(data, emb, min_distance, min_gap)
+    if votes is None:
+        _diverse(batch, train, n_train, "train", rng)
+    else:
+        _by_votes(batch, train, votes, n_train, "train", rng)
+    _stratified(batch, val, n_val, rng)
+    return sorted(batch.picks, key=lambda p: p.row)

@@ -1,0 +1,178 @@
+"""How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
+
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--write BENCHMARKS.md]
+
+Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
+from the same seed set (label-next's cold start: the most diverse train and validation frames),
+then, per label count, runs the default search on what is labelled (fixed budget and seed, linear
+heads, no MLflow) and judges its pick (made on validation at the operating point) on the test
+block, which is always fully labelled. Between counts:
+
+- **proposals**: `label-next` after that search reveals the next batch;
+- **random**: random unlabelled train and validation frames are revealed (seeded);
+- **even**: the labelled set is that many frames evenly spaced in time over train and validation.
+
+The reference is the same search on every label. A method reaches it at the first count whose test
+FN is within 0.02 of it with test FP within the target + 0.03. Plots test FN against labels into
+docs/label_efficiency.png and, with --write, a table into BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from common import ROOT, write_section  # noqa: E402
+from query_suite import queries  # noqa: E402
+
+from autocrop.config import load_config  # noqa: E402
+from autocrop.dataset import QueryData, prepare  # noqa: E402
+from autocrop.evaluation import baseline_layer  # noqa: E402
+from autocrop.label_next import next_batch  # noqa: E402
+from autocrop.labels import UNLABELLED  # noqa: E402
+from autocrop.search import run_search  # noqa: E402
+from autocrop.selection import best_of  # noqa: E402
+from autocrop.space import load_space  # noqa: E402
+from autocrop.study import trial_records  # noqa: E402
+
+METHODS = ("proposals", "random", "even")
+FN_TOL, FP_SLACK = 0.02, 0.03
+
+
+class Sim:
+    """One query: the full labels, a search on any subset of them, and its pick's test rates."""
+
+    def __init__(self, path: Path, trials: int, tmp: Path):
+        self.cfg = load_config(path, ["search.max_steps=200", "search.seed=0"])
+        self.space = load_space(self.cfg.search.space)
+        self.space.heads = {k: v for k, v in self.space.heads.items() if k in ("logistic", "svm")}
+        self.full = prepare(self.cfg)
+        self.full.store.extract([*self.space.layers, baseline_layer(self.full)], progress=False)
+        self.trials, self.tmp, self.runs = trials, tmp, 0
+        self.trainval = np.sort(np.r_[self.full.splits["train"], self.full.splits["val"]])
+        self.test = self.full.splits["test"]
+
+    def data(self, known: np.ndarray) -> QueryData:
+        y = np.full_like(self.full.y, UNLABELLED)
+        keep = np.r_[known, self.test].astype(int)
+        y[keep] = self.full.y[keep]
+        return self.full.with_labels(y)
+
+    def search(self, data: QueryData) -> tuple[str, dict]:
+        self.runs += 1
+        name = f"{self.cfg.name}-{self.runs}"
+        data.cfg.search.storage = str(self.tmp / f"{name}.journal")
+        study = run_search(data.cfg, data, self.space, self.trials, self.space.sampler, name, tracker=None, progress=False)
+        op = data.cfg.search.operating_point
+        pick = best_of(trial_records(study), op.target, op.rule)
+        return name, {"test_fn": pick.test_fn, "test_fp": pick.test_fp, "val_fn": pick.val_fn, "labels": data.labelled - len(self.test)}
+
+    def trainable(self, known: np.ndarray) -> bool:
+        d = self.data(known)
+        return all(len(set(d.y[d.splits[s]].tolist())) == 2 for s in ("train", "val"))
+
+
+def run_query(sim: Sim, counts: list[int], seed: int) -> dict[str, list[dict]]:
+    rng = np.random.default_rng(seed)
+    cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
+    start = np.array([p.row for p in cold.proposals])
+    while not sim.trainable(start):  # rare: the diverse start lacks a class in a block; add random frames
+        start = np.r_[start, rng.choice(np.setdiff1d(sim.trainval, start), 4, replace=False)]
+    out: dict[str, list[dict]] = {m: [] for m in METHODS}
+    known = {m: start.copy() for m in METHODS}
+    for i, count in enumerate(counts):
+        for m in METHODS:
+            if m == "even" and i > 0:
+                known[m] = sim.trainval[np.unique(np.linspace(0, len(sim.trainval) - 1, count).round().astype(int))]
+                if not sim.trainable(known[m]):
+                    known[m] = np.union1d(known[m], start)
+            data = sim.data(known[m])
+            t = time.perf_counter()
+            study, r = sim.search(data)
+            out[m].append(r)
+            print(f"{sim.cfg.name:>16} {m:>9} {r['labels']:>4} labels: test FN {r['test_fn']:.3f} FP {r['test_fp']:.3f} "
+                  f"({time.perf_counter() - t:.0f} s)", flush=True)
+            if i + 1 == len(counts):
+                continue
+            more = counts[i + 1] - len(known[m])
+            if m == "proposals":
+                batch = next_batch(data, more, study, seed, progress=False)
+                known[m] = np.union1d(known[m], [p.row for p in batch.proposals])
+            elif m == "random":
+                known[m] = np.union1d(known[m], rng.choice(np.setdiff1d(sim.trainval, known[m]), more, replace=False))
+    return out
+
+
+def reached(curve: list[dict], ref: dict, target: float) -> int | None:
+    for r in curve:
+        if r["test_fn"] <= ref["test_fn"] + FN_TOL and r["test_fp"] <= target + FP_SLACK:
+            return r["labels"]
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="car,right-near,far-band", help="query names (file stems of the suite)")
+    ap.add_argument("--counts", default="24,48,96,192,384", help="label counts (train + validation) to stop at")
+    ap.add_argument("--trials", type=int, default=24, help="search budget per label count")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--write", type=Path)
+    args = ap.parse_args()
+    counts = [int(c) for c in args.counts.split(",")]
+    paths = [p for p in queries() if p.stem in args.only.split(",")]
+    results, refs, targets = {}, {}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in paths:
+            sim = Sim(path, args.trials, Path(tmp))
+            _, refs[sim.cfg.name] = sim.search(sim.data(sim.trainval))
+            print(f"{sim.cfg.name:>16} every label ({refs[sim.cfg.name]['labels']}): test FN {refs[sim.cfg.name]['test_fn']:.3f} "
+                  f"FP {refs[sim.cfg.name]['test_fp']:.3f}", flush=True)
+            results[sim.cfg.name] = run_query(sim, counts, args.seed)
+            targets[sim.cfg.name] = sim.cfg.search.operating_point.target
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.8), sharey=True)
+    for ax, (q, curves) in zip(np.atleast_1d(axes), results.items(), strict=True):
+        for m, curve in curves.items():
+            ax.plot([r["labels"] for r in curve], [r["test_fn"] for r in curve], "o-", label=m, lw=2.5 if m == "proposals" else 1.2)
+        ax.axhline(refs[q]["test_fn"], color="grey", ls="--", label=f"every label ({refs[q]['labels']})")
+        ax.axhspan(0, refs[q]["test_fn"] + FN_TOL, color="grey", alpha=0.08)
+        ax.set_xscale("log", base=2)
+        ax.set_title(q)
+        ax.set_xlabel("labelled train + validation frames")
+        ax.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("test FN at the operating point")
+    np.atleast_1d(axes)[0].legend()
+    fig.tight_layout()
+    fig.savefig(ROOT / "docs" / "label_efficiency.png", dpi=100)
+
+    lines = ["| query | every label: labels, test FN / FP | " + " | ".join(f"{m}: labels to reach it" for m in METHODS) + " | proposals / random |",
+             "|---|---|" + "---:|" * (len(METHODS) + 1)]
+    for q, curves in results.items():
+        need = {m: reached(curves[m], refs[q], targets[q]) for m in METHODS}
+        cell = {m: str(need[m]) if need[m] else f">{curves[m][-1]['labels']}" for m in METHODS}
+        ratio = f"{need['proposals'] / need['random']:.2f}" if need["proposals"] and need["random"] else "-"
+        lines.append(f"| {q} | {refs[q]['labels']}, {refs[q]['test_fn']:.3f} / {refs[q]['test_fp']:.3f} | "
+                     + " | ".join(cell[m] for m in METHODS) + f" | {ratio} |")
+    curves_md = ["", "Test FN / FP per label count:", "", "| query | method | " + " | ".join(str(c) for c in counts) + " |",
+                 "|---|---|" + "---|" * len(counts)]
+    for q, curves in results.items():
+        for m in METHODS:
+            curves_md.append(f"| {q} | {m} | " + " | ".join(f"{r['test_fn']:.3f} / {r['test_fp']:.3f}" for r in curves[m]) + " |")
+    print("\n".join(lines + curves_md))
+    if args.write:
+        command = f".venv/bin/python bench/label_efficiency.py --only {args.only} --counts {args.counts} --trials {args.trials} --seed {args.seed}"
+        extra = ("\nA method reaches the reference at the first label count whose pick has test FN <= the every-label pick's + "
+                 f"{FN_TOL} and test FP <= target + {FP_SLACK}. Search per count: the default sampler, {args.trials} trials, "
+                 "linear heads.\n" + "\n".join(curves_md) + "\n\n![test FN vs labels](docs/label_efficiency.png)\n")
+        write_section(ROOT / args.write, "## Label efficiency: label-next vs random vs evenly spaced", command, lines, extra)
+
+
+if __name__ == "__main__":
+    main()
