@@ -1,0 +1,142 @@
+"""Partial labels and `autocrop label-next` on real footage: which frames, how many, never test."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import yaml
+
+from autocrop.cli import main
+from autocrop.config import load_config
+from autocrop.dataset import prepare
+from autocrop.evaluation import baseline_layer
+from autocrop.labels import UNLABELLED
+from autocrop.proposals import embedding
+from conftest import HIGHWAY, write_config
+
+pytestmark = pytest.mark.slow
+
+
+def _truth(query):
+    """The small query's labels from its masks: frame id -> 0/1 (the simulated annotator)."""
+    data = prepare(load_config(query))
+    return {int(i): int(v) for i, v in zip(data.ids, data.y, strict=True)}
+
+
+def _csv_query(tmp_path, shared_cache, truth, frames):
+    """The small query with a label CSV holding only `frames` (same frames, so the same cache)."""
+    tmp_path = tmp_path / "csv"  # beside, not over, the mask-labelled query
+    tmp_path.mkdir()
+    labels = tmp_path / "labels.csv"
+    labels.write_text("frame,label\n" + "".join(f"{f},{truth[f]}\n" for f in sorted(frames)))
+    cfg = write_config(tmp_path, cache_dir=str(shared_cache))
+    doc = yaml.safe_load(cfg.read_text())
+    doc["labels"] = {"csv": str(labels), "temporal_roi": str(HIGHWAY / "temporalROI.txt")}
+    cfg.write_text(yaml.safe_dump(doc))
+    return cfg, labels
+
+
+def _read(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def partial(tmp_path, query, shared_cache):
+    truth = _truth(query)
+    ids = sorted(truth)
+    return (*_csv_query(tmp_path, shared_cache, truth, ids[::4]), truth)
+
+
+def test_partial_labels_train_and_score_only_labelled_frames_and_splits_stay_put(partial, query):
+    cfg, _labels, truth = partial
+    full, part = prepare(load_config(query)), prepare(load_config(cfg))
+    assert part.ids.tolist() == full.ids.tolist()  # every frame that can carry a label is a row: one cache
+    assert part.store.dir == full.store.dir
+    for s in ("train", "val", "test"):
+        assert (part.y[part.splits[s]] >= 0).all() and (part.y[part.pool[s]] == UNLABELLED).all()
+        # a frame's split does not depend on which frames are labelled
+        assert set(part.splits[s]) | set(part.pool[s]) == set(full.splits[s])
+    assert part.labelled == len(full.ids[::4]) and "not labelled yet" in part.describe()
+
+
+def test_cold_start_proposes_diverse_unlabelled_train_and_val_frames(tmp_path, query, shared_cache, capsys):
+    cfg, labels = _csv_query(tmp_path, shared_cache, {}, [])
+    labels.unlink()  # no labels at all yet: the CSV does not even exist
+    out = tmp_path / "next.csv"
+    assert main(["label-next", str(cfg), "--n", "20", "--out", str(out), "--quiet", "--no-mlflow"]) == 0
+    assert "cold start" in capsys.readouterr().out
+    rows = _read(out)
+    assert len(rows) == 20 and {r["label"] for r in rows} == {""} and {r["split"] for r in rows} == {"train", "val"}
+    assert sum(r["split"] == "val" for r in rows) == round(20 * 0.25 / 0.75)  # the split's share
+    assert (tmp_path / "next.png").stat().st_size > 10_000  # the contact sheet
+    data = prepare(load_config(query))
+    test_ids = set(data.ids[data.splits["test"]].tolist())
+    assert not test_ids & {int(r["frame"]) for r in rows}
+
+
+def test_proposals_name_only_unlabelled_train_val_frames_are_reproducible_and_spread(partial, query, tmp_path, capsys):
+    cfg, labels, truth = partial
+    assert main(["search", str(cfg), "--quiet", "--no-mlflow", "--trials", "8"]) == 0
+    a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
+    capsys.readouterr()
+    for out, seed in ((a, 0), (b, 0), (c, 1)):
+        assert main(["label-next", str(cfg), "--n", "30", "--out", str(out), "--seed", str(seed), "--quiet", "--no-mlflow",
+                     "--min-distance", "0.3"]) == 0
+    assert "after study `car-test`" in capsys.readouterr().out
+    rows = _read(a)
+    assert rows == _read(b)  # the same seed: the same batch
+    assert rows != _read(c)
+    assert len(rows) == 30 and any("heads say positive" in r["reason"] or "from its threshold" in r["reason"] for r in rows)
+    data = prepare(load_config(cfg))
+    row_of = {int(f): i for i, f in enumerate(data.ids)}
+    picked = np.array([row_of[int(r["frame"])] for r in rows])
+    allowed = set(data.pool["train"]) | set(data.pool["val"])
+    assert set(picked) <= allowed  # unlabelled, never test
+    assert not {int(r["frame"]) for r in rows} & {int(line.split(",")[0]) for line in labels.read_text().splitlines()[1:]}
+    emb = embedding(data, baseline_layer(data))
+    d = np.sqrt(((emb[picked][:, None] - emb[picked][None]) ** 2).sum(-1))
+    assert d[np.triu_indices(len(picked), 1)].min() >= 0.3  # the stated threshold holds for every pair
+    assert np.diff(np.sort(picked)).min() >= 3  # and the default gap in time
+
+
+def test_a_filled_batch_appends_to_the_labels_and_the_next_search_uses_it(partial, tmp_path, capsys):
+    cfg, labels, truth = partial
+    out = tmp_path / "next.csv"
+    assert main(["label-next", str(cfg), "--n", "12", "--out", str(out), "--quiet", "--cold"]) == 0  # MLflow on
+    before = prepare(load_config(cfg)).labelled
+    filled = _read(out)
+    with open(labels, "a") as f:  # a person fills `label` and appends the rows as they are
+        f.writelines(f"{r['frame']},{truth[int(r['frame'])]}\n" for r in filled)
+    assert prepare(load_config(cfg)).labelled == before + 12
+    from mlflow.tracking import MlflowClient
+
+    from autocrop.tracking import tracking_uri
+
+    client = MlflowClient(tracking_uri(cfg.parent / "mlruns"))
+    run = client.search_runs([client.get_experiment_by_name("autocrop").experiment_id], "tags.`autocrop.role` = 'label-next'")[0]
+    assert sorted(a.path for a in client.list_artifacts(run.info.run_id, "label-next")) == ["label-next/next.csv", "label-next/next.png"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--n", "0"], "--n 0: give the number of frames to propose"),
+    (["--out", "missing/next.csv"], "folder missing does not exist"),
+    (["--out", "next.txt"], "give a .csv path"),
+    (["--min-gap", "0"], "give a distance >= 0 and a gap >= 1"),
+])
+def test_bad_arguments_are_one_line_exit_2_and_write_nothing(partial, tmp_path, capsys, monkeypatch, args, message):
+    cfg, *_ = partial
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["label-next", str(cfg), "--quiet", "--no-mlflow", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_nothing_to_propose_when_every_frame_is_labelled(query, capsys, tmp_path):
+    assert main(["label-next", str(query), "--quiet", "--no-mlflow", "--out", str(tmp_path / "x.csv")]) == 2
+    assert "every train and validation frame is labelled already" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
