@@ -15,6 +15,7 @@ GRACE_S = 120  # a running trial without a heartbeat for this long belongs to a 
 LEARNING_RATE = 1e-2
 EVAL_EVERY = 5  # steps between validation-loss checks for early stopping
 STACK_BYTES = 96 << 20  # stacked float32 training inputs per Lightning run, to bound memory
+GATHER_ROWS = 512  # frames read from the cache at a time when gathering inputs (bounds what is resident)
 
 # the pooled-final-layer baseline gets a small L2 grid, so it is not a straw man
 BASELINE_L2 = (1e-4, 1e-3, 1e-2)
@@ -27,6 +28,7 @@ RF_SPREAD = 0.25  # crop parameters ~ N(target, spread x target size)
 LASSO_LAMBDAS = 6  # points on the regularisation path, from 0.9 to 0.05 of lambda_max
 LASSO_ITERS = 80  # proximal-gradient iterations per lambda (warm-started)
 LASSO_PER_LAYER = 4  # distinct supports proposed per layer
+LASSO_MAX_ROWS = 1500  # training frames the path is fitted on (evenly spaced runs): proposals need no more
 
 # comparisons of rates read from records (val FP <= target and the like)
 RATE_TOL = 1e-9

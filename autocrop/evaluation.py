@@ -88,21 +88,25 @@ class Evaluator:
 
     def run(self, jobs: Sequence[Job], keep: bool = False) -> list[Outcome]:
         """Train every job, stacking those that can share a run; one outcome each, in order."""
-        prepared = [(self.inputs(j.input), j.input.shape(self.channels)) for j in jobs]
+        shapes = [j.input.shape(self.channels) for j in jobs]
         groups: dict[tuple, list[int]] = defaultdict(list)
         for i, job in enumerate(jobs):
             shared = tuple(sorted((k, v) for k, v in job.hparams.items() if k != "l2"))
-            groups[(job.head, shared, prepared[i][1] if get_head(job.head).spatial else None)].append(i)
+            groups[(job.head, shared, shapes[i] if get_head(job.head).spatial else None)].append(i)
         out: list[Outcome | None] = [None] * len(jobs)
         search = self.cfg.search
         op, smoothing = search.operating_point, (search.smoothing.k, search.smoothing.n)
         n_train = len(self.data.splits["train"])
         val_blocks = self.data.blocks["val"] if op.per_block and self.data.blocks else None
-        for idx in (chunk for g in groups.values() for chunk in _chunks(g, prepared)):
-            cands = [Candidate(jobs[i].head, jobs[i].hparams, jobs[i].seed, prepared[i][0], prepared[i][1]) for i in idx]
+        widths = {i: int(np.prod(shapes[i])) for i in range(len(jobs))}
+        for idx in (chunk for g in groups.values() for chunk in _chunks(g, widths, n_train)):
+            # inputs are gathered per run, so memory holds one run's inputs, not the whole batch's
+            inputs = {inp: self.inputs(inp) for inp in dict.fromkeys(jobs[i].input for i in idx)}  # e.g. baselines share one
+            cands = [Candidate(jobs[i].head, jobs[i].hparams, jobs[i].seed, inputs[jobs[i].input], shapes[i]) for i in idx]
             head, scores, steps = fit_heads(cands, self.ys, max_steps=search.max_steps, patience=search.patience, lr=LEARNING_RATE)
+            del cands, inputs
             for k, i in enumerate(idx):
-                job, shape = jobs[i], prepared[i][1]
+                job, shape = jobs[i], shapes[i]
                 rec = TrialRecord(
                     number=job.number,
                     input=job.input,
@@ -140,11 +144,9 @@ def run_baselines(ev: Evaluator, space: SearchSpace) -> list[TrialRecord]:
     return out
 
 
-def _chunks(idx: list[int], prepared: list[tuple]) -> list[list[int]]:
+def _chunks(idx: list[int], width: dict[int, int], rows: int) -> list[list[int]]:
     """Split one stackable group, narrowest inputs first (padding to the widest is wasted work),
     so that each run's [K, N_train, width] float32 training inputs stay cache-sized."""
-    width = {i: prepared[i][0]["train"].shape[1] for i in idx}
-    rows = prepared[idx[0]][0]["train"].shape[0]
     out: list[list[int]] = [[]]
     for i in sorted(idx, key=width.__getitem__):
         if out[-1] and (len(out[-1]) + 1) * rows * width[i] * 4 > STACK_BYTES:

@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import mmap
 import os
 import sys
 import uuid
@@ -61,6 +62,7 @@ class FeatureStore:
         self.key = key
         self.dir = self.root / f"{spec.model}-{digest}"
         self._maps: dict[str, np.ndarray] = {}
+        self._mm: dict[str, mmap.mmap] = {}
 
     def path(self, layer: str) -> Path:
         return self.dir / f"{layer}.npy"
@@ -178,12 +180,32 @@ class FeatureStore:
             why = self.damage(layer)
             if why:
                 raise DataError(f"{path}: damaged cache file, {why}; run `autocrop extract CONFIG` to extract it again")
-            self._maps[layer] = np.load(path, mmap_mode="r")
+            self._maps[layer], self._mm[layer] = _map(path)
         return self._maps[layer]
+
+    def release(self) -> None:
+        """Drop the mapped pages this process has read (they stay in the OS page cache), so that
+        reading a long layer in chunks keeps the resident set at one chunk, not the layer."""
+        for mm in self._mm.values():
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                mm.madvise(mmap.MADV_DONTNEED)
 
     def __getitem__(self, layer: str) -> np.ndarray:
         """float16 [frames, C, H, W]: the store is a mapping of layer -> maps, as `InputSpec.gather` reads."""
         return self.load(layer)
+
+
+def _map(path: Path) -> tuple[np.ndarray, mmap.mmap]:
+    """A .npy file as a read-only array over a memory map this module owns (so it can `release`)."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read(f)
+        offset = f.tell()
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    count = int(np.prod(shape))
+    arr = np.frombuffer(mm, dtype=dtype, count=count, offset=offset).reshape(shape, order="F" if fortran else "C")
+    return arr, mm
 
 
 def _sha256(path: Path) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from autocrop.defaults import GATHER_ROWS
+
 __all__ = ["InputSpec", "FrameWindow", "window_rows", "Cells"]
 
 Cells = tuple[int, int, int, int]  # (r0, r1, c0, c1): rows r0..r1-1, columns c0..c1-1
@@ -74,8 +76,20 @@ class InputSpec:
     def gather(self, maps: Mapping[str, np.ndarray], rows: np.ndarray | slice | None = None) -> np.ndarray:
         """float32 [N, D]: each frame's input, flattened, from maps [frames, C, H, W] (cache or live).
 
-        `rows` picks frames first, so a memory-mapped cache reads only those frames.
+        `rows` picks frames first, so a memory-mapped cache reads only those frames; many rows are
+        read `GATHER_ROWS` at a time, and a cache that can (`FeatureStore.release`) drops the pages
+        read after each chunk, so memory holds the inputs, not the layers they come from.
         """
+        if isinstance(rows, np.ndarray) and len(rows) > GATHER_ROWS:
+            release = getattr(maps, "release", lambda: None)
+            first = self.gather(maps, rows[:GATHER_ROWS])
+            out = np.empty((len(rows), first.shape[1]), np.float32)
+            out[:GATHER_ROWS] = first
+            release()
+            for lo in range(GATHER_ROWS, len(rows), GATHER_ROWS):
+                out[lo:lo + GATHER_ROWS] = self.gather(maps, rows[lo:lo + GATHER_ROWS])
+                release()
+            return out
         sel = slice(None) if rows is None else rows
 
         def box(layer: str, cells: Cells) -> np.ndarray:

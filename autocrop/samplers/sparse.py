@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from autocrop.defaults import LASSO_ITERS, LASSO_LAMBDAS, LASSO_PER_LAYER
+from autocrop.defaults import LASSO_ITERS, LASSO_LAMBDAS, LASSO_MAX_ROWS, LASSO_PER_LAYER
+from autocrop.inputs import InputSpec
 from autocrop.space import EXTRA_ATTR, MASK_ATTR, SearchSpace
 
 __all__ = ["group_lasso_path", "sparse_proposals"]
@@ -54,8 +55,11 @@ def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_L
     """(params, user attrs) to enqueue. Per distinct support: its bounding box as a crop; when the
     support does not fill that box, also the support itself as a cell mask; and, across layers,
     pairs of supports read together (the first layer's crop plus the second's cells)."""
-    rows = data.splits["train"]
+    from autocrop.labels import subsample
+
+    rows = subsample(data.splits["train"], LASSO_MAX_ROWS)
     y = data.y[rows]
+    info = data.backbone.layers()
     head = next(iter(space.heads))
     hp = {f"{head}.{k}": (v.low * v.high) ** 0.5 if getattr(v, "log", False) else (v.low + v.high) / 2
           for k, v in space.heads[head].items() if hasattr(v, "low")}
@@ -65,7 +69,8 @@ def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_L
     lo_c, hi_c = space.crop.center
     lo_s, hi_s = space.crop.size
     for layer in space.layers:
-        x = data.store.load(layer)[rows].astype(np.float32)
+        x = InputSpec(layer, (0, info[layer].height, 0, info[layer].width)).gather(data.store, rows).reshape(
+            len(rows), info[layer].channels, info[layer].height, info[layer].width)
         seen: set[tuple[int, int, int, int]] = set()
         for support in group_lasso_path(x, y):
             if not support.any():
