@@ -127,3 +127,31 @@ def test_damaged_cache_files_are_refused_and_repaired(tmp_path, capsys):
     assert main(["extract", str(cfg), "--quiet", "--verify"]) == 0
     out = capsys.readouterr()
     assert "checksum mismatch" in out.err and path.read_bytes() == good
+
+
+def _resident_kb(path) -> int:
+    """Resident kB of this process's mappings of `path` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        if "-" in line.split(" ", 1)[0] and len(line.split()) >= 5:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+def test_gathering_in_chunks_reads_exact_values_and_keeps_only_a_chunk_resident(query, monkeypatch):
+    """Long footage: the search's memory holds the inputs, not the cached layers they come from."""
+    data = prepare(load_config(query))
+    monkeypatch.setattr("autocrop.inputs.GATHER_ROWS", 40)
+    rows = np.arange(len(data.ids))
+    for spec in (InputSpec("final", (0, 4, 0, 5), pooled=True), InputSpec("blocks.3.3", (1, 5, 2, 7))):
+        got = spec.gather(data.store, rows)
+        ref = np.load(data.store.path(spec.layer))  # read whole, no memory map
+        want = ref.astype(np.float32).mean(axis=(2, 3)) if spec.pooled else ref[:, :, 1:5, 2:7].astype(np.float32).reshape(len(rows), -1)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        frame_kb = ref[0].nbytes / 1024
+        assert _resident_kb(data.store.path(spec.layer)) <= 40 * frame_kb + 64  # at most a chunk stays mapped in
+    final = data.store.load("final")
+    assert np.isfinite(final[rows].astype(np.float32).sum())  # plain slicing still works, and maps the pages it reads:
+    assert _resident_kb(data.store.path("final")) > 100 * final[0].nbytes / 1024  # the measure sees them
