@@ -35,8 +35,8 @@ def add_label_command(sub) -> None:
     c.add_argument("--seed", type=int, default=0, help="tie-breaks, the first cold-start frame and the validation draws (default 0)")
     c.add_argument("--cold", action="store_true", help="ignore any search: choose by feature diversity alone")
     c.add_argument("--min-distance", type=float, default=LABEL_MIN_DISTANCE,
-                   help=f"no two proposals closer than this in feature space, in units of the footage's median frame-to-frame "
-                        f"distance (default {LABEL_MIN_DISTANCE})")
+                   help=f"no two proposals closer than this in feature space, in units of the median distance "
+                        f"between two frames of the footage (default {LABEL_MIN_DISTANCE})")
     c.add_argument("--min-gap", type=int, default=LABEL_MIN_GAP, help=f"... nor fewer frames apart in time (default {LABEL_MIN_GAP})")
     c.add_argument("--no-mlflow", action="store_true", help="do not log the batch to MLflow")
     c.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -79,5 +79,5 @@ def cmd_label_next(args: argparse.Namespace) -> int:
         print(f"  ... {len(picks) - 10} more in the CSV")
     short = f" (only {len(picks)} of {args.n} keep the rules)" if len(picks) < args.n else ""
     print(f"{out}: {len(picks)} frames to label{short}: {len(picks) - n_val} train, {n_val} validation; no two closer than "
-          f"{args.min_distance} (median frame distance = 1) or {args.min_gap} frames apart. Contact sheet: {sheet}")
+          f"{args.min_distance} (median distance between two frames = 1) or {args.min_gap} frames apart. Contact sheet: {sheet}")
     return 0

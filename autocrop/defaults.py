@@ -34,7 +34,7 @@ LASSO_MAX_ROWS = 1500  # training frames the path is fitted on (evenly spaced ru
 RATE_TOL = 1e-9
 
 # label-next: proposing the next frames to label
-LABEL_MIN_DISTANCE = 0.2  # no two proposed frames closer than this, in units of the footage's median frame-to-frame distance
+LABEL_MIN_DISTANCE = 0.2  # no two proposed frames closer than this, in units of the footage's median distance between two of its frames
 LABEL_MIN_GAP = 3  # ... nor fewer than this many frames apart in time
 LABEL_GRID = (3, 4)  # the embedding pools the last layer to this grid of cells (where things are matters)
 LABEL_DIMS = 64  # principal components of that embedding used for distances

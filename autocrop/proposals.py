@@ -2,7 +2,7 @@
 
 - **Embedding**: every candidate frame's last-layer feature map pooled to a small grid (where
   things are matters for a region query), centred, reduced to its principal components and
-  scaled so that the footage's median frame-to-frame distance is 1. Distances and the
+  scaled so that the footage's median distance between two of its frames is 1. Distances and the
   de-duplication threshold are in those units.
 - **After a search** (`head_votes`): the heads of the study's Pareto trials (then its next best by
   val FN, up to `LABEL_MAX_HEADS`) are trained again on the labels as they are now and vote on
