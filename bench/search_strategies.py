@@ -15,6 +15,7 @@ summary and per-query tables into BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import tempfile
 import time
@@ -68,6 +69,22 @@ def run(path: Path, samplers: list[str], trials: int, seeds: int, tmp: Path) -> 
     return out
 
 
+_LINE = re.compile(r"^\s*(\S+)\s+(\S+) seed (\d+): hv@25 ([\d.]+) hv@(\d+) ([\d.]+) pick val FN ([\d.]+) test FP ([\d.]+) FN ([\d.]+) \((\d+) s\)")
+
+
+def from_log(path: Path, trials: int) -> dict[str, dict[str, list[dict]]]:
+    """Results of the runs an earlier invocation printed (hypervolume only at 25 and `trials`)."""
+    out: dict[str, dict[str, list[dict]]] = {}
+    for line in path.read_text().splitlines():
+        m = _LINE.match(line)
+        if m and int(m[5]) == trials:
+            hv = [float(m[4])] * 25 + [float(m[6])] * (trials - 25)  # the two points the line holds
+            out.setdefault(m[1], {}).setdefault(m[2], []).append(
+                {"hv": hv, "seconds": float(m[10]), "val_fn": float(m[7]), "test_fp": float(m[8]), "test_fn": float(m[9]), "partial": True})
+    complete = {q: r for q, r in out.items() if len(r) == max(len(v) for v in out.values())}
+    return complete
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trials", type=int, default=100)
@@ -75,14 +92,20 @@ def main() -> None:
     ap.add_argument("--samplers", default=",".join(SAMPLERS))
     ap.add_argument("--only", help="comma-separated query names (file stems); default the whole suite")
     ap.add_argument("--write", type=Path, help="write the tables into this markdown file")
+    ap.add_argument("--summarize", type=Path, metavar="LOG",
+                    help="no search: rebuild the tables and plot from the per-run lines an earlier (e.g. interrupted) run printed")
     args = ap.parse_args()
     samplers = args.samplers.split(",")
     paths = [p for p in queries() if not args.only or p.stem in args.only.split(",")]
     marks = [m for m in MARKS if m <= args.trials] or [args.trials]
-    results: dict[str, dict[str, list[dict]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in paths:
-            results[path.stem] = run(path, samplers, args.trials, args.seeds, Path(tmp))
+    if args.summarize:
+        results = from_log(args.summarize, args.trials)
+        samplers = [s for s in samplers if all(s in r for r in results.values())]
+    else:
+        results = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in paths:
+                results[path.stem] = run(path, samplers, args.trials, args.seeds, Path(tmp))
 
     # per query and mark: the mean over seeds per sampler, then each sampler's rank among them
     def hv(q: str, s: str, m: int) -> float:
@@ -108,13 +131,20 @@ def main() -> None:
     print("\n".join(lines) + "\n\n" + "\n".join(per_query))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for s in samplers:
+    if args.summarize:  # only two points per run: bars of the suite's mean at 25 and at the full budget
+        x = np.arange(len(samplers))
+        for j, m in enumerate(marks):
+            ax.bar(x + (j - 0.5) * 0.4, [np.mean([hv(q, s, m) for q in results]) for s in samplers], 0.4, label=f"after {m} trials")
+        ax.set_xticks(x, samplers)
+        lo = min(np.mean([hv(q, s, marks[0]) for q in results]) for s in samplers)
+        ax.set_ylim(lo - 0.05, None)
+    for s in samplers if not args.summarize else []:
         curves = [np.array(r["hv"]) for q in results for r in results[q][s]]
         n = min(len(c) for c in curves)
         mean = np.mean([c[:n] for c in curves], axis=0)
         ax.plot(np.arange(1, n + 1), mean, label=s, lw=2.5 if s == "auto" else 1.2)
     ax.set_title(f"Query suite ({len(results)} queries, {args.seeds} seed(s)): mean hypervolume")
-    ax.set_xlabel("trials")
+    ax.set_xlabel("sampler" if args.summarize else "trials")
     ax.set_ylabel("hypervolume of (log cost, val FP, val FN)")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -123,7 +153,8 @@ def main() -> None:
 
     if args.write:
         command = (f".venv/bin/python bench/search_strategies.py --trials {args.trials} --seeds {args.seeds}"
-                   + (f" --only {args.only}" if args.only else "") + f" --write {args.write}")
+                   + (f" --only {args.only}" if args.only else "") + (f" --summarize {args.summarize.name}" if args.summarize else "")
+                   + f" --write {args.write}")
         extra = (f"\n{len(results)} queries, {args.seeds} seed(s), linear heads (logistic, svm), the default layers, crops and "
                  "proposals; rank 1 is the best hypervolume on a query. The pick is `best_of` the trials on validation at "
                  "val FP <= 5 %.\n\n![hypervolume vs trials](docs/search_strategies.png)\n\nPer query (mean over seeds):\n\n"
