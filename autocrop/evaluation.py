@@ -103,8 +103,10 @@ class Evaluator:
             # inputs are gathered per run, so memory holds one run's inputs, not the whole batch's
             inputs = {inp: self.inputs(inp) for inp in dict.fromkeys(jobs[i].input for i in idx)}  # e.g. baselines share one
             cands = [Candidate(jobs[i].head, jobs[i].hparams, jobs[i].seed, inputs[jobs[i].input], shapes[i]) for i in idx]
-            head, scores, steps = fit_heads(cands, self.ys, max_steps=search.max_steps, patience=search.patience, lr=LEARNING_RATE)
-            del cands, inputs
+            del inputs  # the candidates hold the only references: fit_heads drops them once stacked
+            head, scores, steps = fit_heads(cands, self.ys, max_steps=search.max_steps, patience=search.patience, lr=LEARNING_RATE,
+                                            release_inputs=True)
+            del cands
             for k, i in enumerate(idx):
                 job, shape = jobs[i], shapes[i]
                 rec = TrialRecord(

@@ -134,20 +134,27 @@ def fit_heads(
     patience: int = 30,
     lr: float = LEARNING_RATE,
     eval_every: int = EVAL_EVERY,
+    release_inputs: bool = False,
 ) -> tuple[BatchedHead, dict[str, np.ndarray], int]:
-    """Fit candidates of one kind in one Lightning run; returns the head, scores [K, N] per split, steps run."""
+    """Fit candidates of one kind in one Lightning run; returns the head, scores [K, N] per split, steps run.
+
+    With `release_inputs` the candidates' own input arrays are dropped once stacked (the caller
+    holds no other reference): one copy of the inputs in memory, not two."""
     kinds = {c.kind for c in cands}
     if len(kinds) != 1:
         raise ValueError(f"heads trained together must be of one kind, got {sorted(kinds)}")
     cls = get_head(kinds.pop())
     x = {s: stack([c.x[s] for c in cands]) for s in cands[0].x}
+    if release_inputs:
+        for c in cands:
+            c.x = {s: v[:0] for s, v in c.x.items()}
     head = cls([c.input_shape for c in cands], [c.hparams for c in cands], [c.seed for c in cands])
     head.standardize_from(x["train"])
     if not cls.trainable:
         head.fit_closed_form(x["train"], torch.from_numpy(y["train"]))
         return head, _scores(head, x), 0
     # standardize once: the steps are memory-bound, a fresh [K, N, D] tensor per step would dominate
-    z = {s: (t - head.mean[:, None]) / head.scale[:, None] for s, t in x.items()}
+    z = {s: t.sub_(head.mean[:, None]).div_(head.scale[:, None]) for s, t in x.items()}  # in place: no second copy
     del x
     data = {"z_train": z["train"], "z_val": z["val"]}
     data |= {f"y_{s}": torch.from_numpy(y[s].astype(np.float32)) for s in ("train", "val")}
