@@ -128,8 +128,11 @@ class Evaluator:
 
     def retrain(self, rec: TrialRecord) -> Outcome:
         """Train a stored record's head again: same input, same seed, so the same weights and metrics."""
-        job = Job(rec.number, rec.input, rec.crop, rec.head, dict(rec.hparams), trial_seed(self.cfg, rec.number))
-        return self.run([job], keep=True)[0]
+        return self.retrain_all([rec])[0]
+
+    def retrain_all(self, recs: Sequence[TrialRecord]) -> list[Outcome]:
+        """`retrain` for several records, stacked where they can share a run."""
+        return self.run([Job(r.number, r.input, r.crop, r.head, dict(r.hparams), trial_seed(self.cfg, r.number)) for r in recs], keep=True)
 
 
 def run_baselines(ev: Evaluator, space: SearchSpace) -> list[TrialRecord]:

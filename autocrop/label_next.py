@@ -49,9 +49,9 @@ def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Vo
     if not records:
         return None, f"cold start (no complete trial in study `{study_name}` yet): chosen by diversity of the cached features"
     try:
-        check_trainable(data.y, data.splits, "")
+        check_trainable(data.y, data.splits, "too few labels to train")
     except DataError as exc:
-        return None, f"cold start ({str(exc).split(';')[0].strip(': ')}): chosen by diversity of the cached features"
+        return None, f"cold start ({str(exc).split(';')[0]}): chosen by diversity of the cached features"
     op = data.cfg.search.operating_point
     front = pareto_numbers(study)  # the Pareto set first, then the next best by val FN: a committee of a few
     heads = sorted(records, key=lambda r: (r.number not in front, r.val_fn, r.val_fp, r.cost_madds))[:LABEL_MAX_HEADS]

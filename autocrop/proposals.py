@@ -72,13 +72,10 @@ def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, d
 def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecord, rows: np.ndarray) -> Votes:
     """Retrain the records' heads on the current labels and score `rows` by disagreement and
     closeness of the best record's score to its threshold."""
-    from autocrop.evaluation import Evaluator, Job
-    from autocrop.study import trial_seed
+    from autocrop.evaluation import Evaluator
 
     recs = list({r.number: r for r in [best, *records]}.values())
-    ev = Evaluator(data, data.cfg)
-    jobs = [Job(r.number, r.input, r.crop, r.head, dict(r.hparams), trial_seed(data.cfg, r.number)) for r in recs]
-    outcomes = ev.run(jobs, keep=True)
+    outcomes = Evaluator(data, data.cfg).retrain_all(recs)
     votes, best_margin = [], None
     with torch.no_grad():
         for out in outcomes:

@@ -103,15 +103,16 @@ class Tracker(NullTracker):
             self.client.set_experiment_tag(self.experiment_id, _KIND_TAG, _KIND)
         self._view_tags = dict(exp.tags) if exp is not None else {}
 
+    def _parent_of(self, study: str) -> str | None:
+        """The id of `study`'s parent run, if it has one."""
+        found = self.client.search_runs([self.experiment_id], max_results=1,
+                                        filter_string=f"tags.`{_STUDY_TAG}` = '{study}' and tags.`{_ROLE_TAG}` = 'study'")
+        return found[0].info.run_id if found else None
+
     def study_run(self, study: str, params: Mapping[str, Any]) -> str:
         """The parent run of `study`, resumed if it exists, else created."""
-        found = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=f"tags.`{_STUDY_TAG}` = '{study}' and tags.`{_ROLE_TAG}` = 'study'",
-            max_results=1,
-        )
-        if found:
-            run_id = found[0].info.run_id
+        run_id = self._parent_of(study)
+        if run_id is not None:
             self.client.update_run(run_id, status="RUNNING")
             self._close_orphans(run_id)
             self._share_view(run_id)
@@ -168,9 +169,8 @@ class Tracker(NullTracker):
     def label_run(self, study: str, params: Mapping[str, Any], files: list[Path]) -> str:
         """A finished `label-next-<study>` run (under the study's parent run when there is one)
         holding a batch of proposals: its CSV and contact sheet."""
-        found = self.client.search_runs([self.experiment_id], max_results=1,
-                                        filter_string=f"tags.`{_STUDY_TAG}` = '{study}' and tags.`{_ROLE_TAG}` = 'study'")
-        tags = {_STUDY_TAG: study, _ROLE_TAG: "label-next"} | ({"mlflow.parentRunId": found[0].info.run_id} if found else {})
+        parent = self._parent_of(study)
+        tags = {_STUDY_TAG: study, _ROLE_TAG: "label-next"} | ({"mlflow.parentRunId": parent} if parent else {})
         run = self.client.create_run(self.experiment_id, run_name=f"label-next-{study}", tags=tags)
         self._log(run.info.run_id, params=params)
         for f in files:

@@ -39,7 +39,8 @@ from autocrop.config import load_config  # noqa: E402
 from autocrop.dataset import QueryData, prepare  # noqa: E402
 from autocrop.evaluation import baseline_layer  # noqa: E402
 from autocrop.label_next import next_batch  # noqa: E402
-from autocrop.labels import UNLABELLED  # noqa: E402
+from autocrop.errors import DataError  # noqa: E402
+from autocrop.labels import UNLABELLED, check_trainable  # noqa: E402
 from autocrop.search import run_search  # noqa: E402
 from autocrop.selection import best_of  # noqa: E402
 from autocrop.space import load_space  # noqa: E402
@@ -79,7 +80,11 @@ class Sim:
 
     def trainable(self, known: np.ndarray) -> bool:
         d = self.data(known)
-        return all(len(set(d.y[d.splits[s]].tolist())) == 2 for s in ("train", "val"))
+        try:
+            check_trainable(d.y, d.splits, "")
+        except DataError:
+            return False
+        return True
 
 
 def run_query(sim: Sim, counts: list[int], seed: int) -> dict[str, list[dict]]:

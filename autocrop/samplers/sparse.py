@@ -13,6 +13,7 @@ import torch
 
 from autocrop.defaults import LASSO_ITERS, LASSO_LAMBDAS, LASSO_MAX_ROWS, LASSO_PER_LAYER
 from autocrop.inputs import InputSpec
+from autocrop.labels import subsample
 from autocrop.space import EXTRA_ATTR, MASK_ATTR, SearchSpace
 
 __all__ = ["group_lasso_path", "sparse_proposals"]
@@ -55,8 +56,6 @@ def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_L
     """(params, user attrs) to enqueue. Per distinct support: its bounding box as a crop; when the
     support does not fill that box, also the support itself as a cell mask; and, across layers,
     pairs of supports read together (the first layer's crop plus the second's cells)."""
-    from autocrop.labels import subsample
-
     rows = subsample(data.splits["train"], LASSO_MAX_ROWS)
     y = data.y[rows]
     info = data.backbone.layers()
