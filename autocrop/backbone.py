@@ -143,11 +143,19 @@ class Backbone:
             for c in range(3):
                 np.take(lut[c], batch[..., c], out=out[:, c])
             return torch.from_numpy(out)
-        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
-        x = F.interpolate(x, size=tuple(self.spec.input_size), mode="bilinear", antialias=True, align_corners=False)
-        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
-        std = torch.tensor(self.std).view(1, 3, 1, 1)
-        return (x - mean) / std
+        return self.preprocess_tensor(torch.from_numpy(batch).permute(0, 3, 1, 2))
+
+    def preprocess_tensor(self, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """uint8 NCHW frames on any device -> the normalized batch, on that device.
+
+        Computed in float32 with the same operations as `preprocess` (so the same values), then
+        cast to `dtype` (float16 for the GPU engine)."""
+        x = x.float().div_(255)
+        if tuple(x.shape[2:]) != tuple(self.spec.input_size):
+            x = F.interpolate(x, size=tuple(self.spec.input_size), mode="bilinear", antialias=True, align_corners=False)
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        return ((x - mean) / std).to(dtype)
 
     def _lut(self) -> np.ndarray:
         """[3, 256] float32: (v / 255 - mean) / std, computed as the tensor arithmetic does."""

@@ -73,9 +73,10 @@ class Backbone(_Strict):
     input_size: tuple[int, int] = (224, 224)  # (height, width) the whole frame is resized to
     mean: Triple | None = None  # per-channel mean on [0, 1] pixels; None = the weights' own
     std: Triple | None = None  # per-channel std on [0, 1] pixels; None = the weights' own
-    batch_size: int = Field(16, ge=1)  # frames per backbone pass during extraction
+    batch_size: int | None = Field(None, ge=1)  # frames per backbone pass during extraction; None: 16 on the CPU, 256 on CUDA
     engine: Literal["auto", "onnxruntime", "torch"] = "auto"  # auto: torch on CUDA when a GPU is there, else ONNX Runtime
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when a GPU is there; cuda without one falls back to the CPU
+    gpu_decode: bool = True  # on CUDA, decode JPEG frames on the GPU (nvjpeg; its pixels differ slightly from the CPU decoder's)
 
     @field_validator("input_size")
     @classmethod

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,8 @@ import torch
 
 from autocrop.backbone import Backbone
 from autocrop.errors import ConfigError
+from autocrop.pipeline import prefetch_batches
+from autocrop.sources import FrameSource
 
 __all__ = ["Engine", "TorchEngine", "OrtEngine", "make_engine", "resolve", "EXPORT_TOL"]
 
@@ -48,22 +50,39 @@ class Engine:
         """Maps of RGB uint8 frames, preprocessed as the backbone's weights expect."""
         return self.run(self.backbone.preprocess(frames))
 
+    def batches(self, source: FrameSource, ids: Sequence[int], batch: int) -> Iterator[np.ndarray | torch.Tensor]:
+        """Preprocessed batches of the footage for `run`: decoded on the CPU ahead of the engine."""
+        return prefetch_batches(source, ids, batch, self.backbone.preprocess)
+
 
 class TorchEngine(Engine):
     """The timm model in PyTorch, stopped after the deepest requested layer."""
 
     name = "torch"
 
-    def __init__(self, backbone: Backbone, layers: Sequence[str], device: str = "cpu", half_outputs: bool = False):
+    def __init__(self, backbone: Backbone, layers: Sequence[str], device: str = "cpu", half_outputs: bool = False,
+                 half: bool | None = None):
         self.device = torch.device(device)
-        self.half = self.device.type == "cuda"
-        if self.half:  # a copy on the GPU: the backbone's own model stays float32 on the CPU (layers, MACs)
+        self.half = self.device.type == "cuda" if half is None else half  # float16 compute: on CUDA by default
+        if self.device.type == "cuda" or self.half:  # a copy: the backbone's own model stays float32 on the CPU (layers, MACs)
             import copy
 
             backbone = copy.deepcopy(backbone)
+        if self.half:
             backbone.model.half()
         super().__init__(backbone, layers, half_outputs)
         backbone.model.to(self.device, memory_format=torch.channels_last)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed batch shapes: pick the fastest kernels once
+
+    def batches(self, source: FrameSource, ids: Sequence[int], batch: int) -> Iterator[np.ndarray | torch.Tensor]:
+        """On CUDA, decoded (nvjpeg for JPEG frames) and normalised on the GPU; on the CPU as every engine."""
+        if self.device.type != "cuda":
+            return super().batches(source, ids, batch)
+        from autocrop.device_batches import device_batches
+
+        return device_batches(source, ids, batch, self.backbone, self.device, torch.float16 if self.half else torch.float32,
+                              jpeg_on_device=self.backbone.spec.gpu_decode)
 
     @torch.inference_mode()
     def run(self, x: np.ndarray | torch.Tensor) -> dict[str, np.ndarray]:

@@ -19,12 +19,13 @@ from tqdm import tqdm
 from autocrop.backbone import Backbone
 from autocrop.engine import make_engine, resolve
 from autocrop.errors import DataError
-from autocrop.pipeline import prefetch_batches
+from autocrop.layer_files import LayerFile, LayerWriters
 from autocrop.sources import FrameSource
 
 __all__ = ["FeatureStore"]
 
 _PARTIAL = ".partial.npy"
+CPU_BATCH, CUDA_BATCH = 16, 256  # frames per backbone pass when `backbone.batch_size` is not set
 
 
 class FeatureStore:
@@ -58,6 +59,8 @@ class FeatureStore:
             "engine": self.engine_name,
             "frames": source.digest(self.ids),
         }
+        if self.device == "cuda":  # half precision (and GPU JPEG decode): a cache of its own
+            key["device"] = "cuda" + ("+nvjpeg" if spec.gpu_decode else "")
         digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
         self.key = key
         self.dir = self.root / f"{spec.model}-{digest}"
@@ -134,10 +137,10 @@ class FeatureStore:
         info = self.backbone.layers()
         tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         partial = {n: self.dir / f"{n}.{tag}{_PARTIAL}" for n in todo}
-        files: dict[str, _LayerFile] = {}
+        files: dict[str, LayerFile] = {}
         try:
             for n in todo:
-                files[n] = _LayerFile(partial[n], (len(self.ids), info[n].channels, info[n].height, info[n].width))
+                files[n] = LayerFile(partial[n], (len(self.ids), info[n].channels, info[n].height, info[n].width))
             self._fill(files, progress)
             for n in todo:
                 f = files.pop(n)
@@ -155,17 +158,22 @@ class FeatureStore:
             for p in partial.values():
                 p.unlink(missing_ok=True)
 
-    def _fill(self, arrays: dict[str, _LayerFile], progress: bool) -> None:
-        """Decode and preprocess in a background thread while the engine runs and maps are written."""
-        spec = self.backbone.spec
-        engine = make_engine(self.backbone, list(arrays), self.engine_name, self.device, self.root, half_outputs=True)
-        bar = tqdm(total=len(self.ids), unit="frame", desc=f"extract {len(arrays)} layer(s) [{engine.name}]",
+    def _fill(self, files: dict[str, LayerFile], progress: bool) -> None:
+        """Decode ahead of the engine (a background thread; on CUDA, on the GPU) while the engine
+        runs and each layer's writer thread writes the batch before."""
+        engine = make_engine(self.backbone, list(files), self.engine_name, self.device, self.root, half_outputs=True)
+        batch = self.backbone.spec.batch_size or (CUDA_BATCH if self.device == "cuda" else CPU_BATCH)
+        bar = tqdm(total=len(self.ids), unit="frame", desc=f"extract {len(files)} layer(s) [{engine.name} {self.device}]",
                    disable=not progress, dynamic_ncols=True)
-        with bar:
-            for x in prefetch_batches(self.source, self.ids, spec.batch_size, self.backbone.preprocess):
-                for n, m in engine.run(x).items():
-                    arrays[n].append(m)
-                bar.update(len(x))
+        writers = LayerWriters(files)
+        try:
+            with bar:
+                for x in engine.batches(self.source, self.ids, batch):
+                    writers.write(engine.run(x))
+                    bar.update(len(x))
+                writers.drain()
+        finally:
+            writers.close()
 
     def _write_meta(self) -> None:
         meta = {"key": self.key, "ids": self.ids, "layers": sorted(p.name[:-4] for p in self.dir.glob("*.npy") if not p.name.endswith(_PARTIAL))}
@@ -220,37 +228,3 @@ def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-class _LayerFile:
-    """A float16 .npy file written front to back: the header for the final shape, then rows
-    appended as they come (sequential writes; no page faults of a fresh memory map)."""
-
-    def __init__(self, path: Path, shape: tuple[int, ...]):
-        self.path, self.shape, self.rows = path, shape, 0
-        self._f = open(path, "w+b")
-        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)), "fortran_order": False, "shape": shape}
-        np.lib.format.write_array_header_1_0(self._f, header)
-        self._f.seek(0)
-        self._hash = hashlib.sha256(self._f.read())
-        self.sha256 = ""
-
-    def append(self, maps: np.ndarray) -> None:
-        if tuple(maps.shape[1:]) != self.shape[1:]:
-            raise ValueError(f"{self.path}: rows of shape {maps.shape[1:]}, the file holds {self.shape[1:]}")
-        data = np.ascontiguousarray(maps, dtype=np.float16).data
-        self._f.write(data)
-        self._hash.update(data)
-        self.rows += len(maps)
-
-    def close(self) -> None:
-        """Complete: every row written and flushed to disk before the file may be published."""
-        if self.rows != self.shape[0]:
-            raise RuntimeError(f"{self.path}: {self.rows} of {self.shape[0]} frames written; not publishing a partial layer")
-        self._f.flush()
-        os.fsync(self._f.fileno())
-        self._f.close()
-        self.sha256 = self._hash.hexdigest()
-
-    def abort(self) -> None:
-        self._f.close()

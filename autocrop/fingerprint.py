@@ -47,7 +47,7 @@ def fingerprint(data: QueryData, space: SearchSpace) -> dict[str, dict[str, str]
         "footage": (data.store.key["frames"], f"{len(data.ids)} frames of {foot}"),
         "labels": (_sha(labels), f"{int((data.y == 1).sum())} positives in {data.labelled} labelled frames"),
         "split": (_sha(split), data.describe()),
-        "backbone": (_sha({k: v for k, v in data.store.key.items() if k not in ("frames", "engine")}),
+        "backbone": (_sha({k: v for k, v in data.store.key.items() if k not in ("frames", "engine", "device")}),
                      f"{cfg.backbone.model} at {h}x{w}, weights {bb.weights_digest}"),
         "space": (_sha(space_doc), f"layers {', '.join(space.layers)}; heads {', '.join(space.heads)}"),
         "operating point": (_sha([op.model_dump(mode="json"), limits.model_dump(mode="json")]),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,9 +20,17 @@ import numpy as np
 from autocrop.errors import DataError
 from autocrop.sources import FrameSource
 
-__all__ = ["prefetch_batches", "batched_frames"]
+__all__ = ["prefetch", "prefetch_batches", "batched_frames", "size_error"]
 
 _DONE = object()
+
+
+def size_error(source: FrameSource, fid: int, shape: tuple[int, ...], first: tuple[int, ...]) -> DataError:
+    """The one-line refusal of a frame whose size differs from the footage's first frame."""
+    where = getattr(source, "file", None)
+    name = where(fid) if where else f"{source.path} frame {fid}"
+    return DataError(f"{name}: frame {fid} is {shape[1]}x{shape[0]}, the first frame is {first[1]}x{first[0]}; "
+                     "footage must have one frame size (resize it, or split the folder)")
 
 
 def batched_frames(source: FrameSource, ids: Sequence[int], batch: int) -> Iterator[tuple[list[int], list[np.ndarray]]]:
@@ -34,10 +42,7 @@ def batched_frames(source: FrameSource, ids: Sequence[int], batch: int) -> Itera
         if shape is None:
             shape = frame.shape
         elif frame.shape != shape:
-            where = getattr(source, "file", None)
-            name = where(fid) if where else f"{source.path} frame {fid}"
-            raise DataError(f"{name}: frame {fid} is {frame.shape[1]}x{frame.shape[0]}, the first frame is "
-                            f"{shape[1]}x{shape[0]}; footage must have one frame size (resize it, or split the folder)")
+            raise size_error(source, fid, frame.shape, shape)
         fids.append(fid)
         frames.append(frame)
         if len(frames) == batch:
@@ -50,14 +55,19 @@ def batched_frames(source: FrameSource, ids: Sequence[int], batch: int) -> Itera
 def prefetch_batches(source: FrameSource, ids: Sequence[int], batch: int, prepare: Callable[[list[np.ndarray]], Any],
                      depth: int = 3, nice: int = 19) -> Iterator[Any]:
     """`prepare(frames)` of each batch, decoded and prepared `depth` batches ahead in a thread at
-    priority `nice` (depth 0: in this thread).
+    priority `nice` (depth 0: in this thread)."""
+    return prefetch(lambda: (prepare(frames) for _fids, frames in batched_frames(source, ids, batch)), depth, nice)
+
+
+def prefetch(items: Callable[[], Iterable[Any]], depth: int = 3, nice: int = 19) -> Iterator[Any]:
+    """The items of `items()`, produced `depth` ahead in a background thread at priority `nice`
+    (depth 0: in this thread).
 
     An error in the thread (an unreadable frame, say) is raised here, in the consumer; stopping
     early (an exception in the consumer) stops the thread.
     """
     if depth == 0:
-        for _fids, frames in batched_frames(source, ids, batch):
-            yield prepare(frames)
+        yield from items()
         return
     q: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -75,8 +85,8 @@ def prefetch_batches(source: FrameSource, ids: Sequence[int], batch: int, prepar
         try:
             if nice and hasattr(os, "setpriority"):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)  # Linux: per thread
-            for _fids, frames in batched_frames(source, ids, batch):
-                if not put(prepare(frames)):
+            for item in items():
+                if not put(item):
                     return
             put(_DONE)
         except BaseException as exc:  # handed to the consumer

@@ -49,7 +49,7 @@ def speed(args: argparse.Namespace) -> list[str]:
             layers = [*load_space(cfg.search.space).layers, data.backbone.layer_names[-1]]
             ids = data.source.ids[: args.frames]
             ref = OrtEngine(data.backbone, layers, Path(tmp))
-            batches = [data.backbone.preprocess(f).numpy() for _, f in batched_frames(data.source, ids, cfg.backbone.batch_size)]
+            batches = [data.backbone.preprocess(f).numpy() for _, f in batched_frames(data.source, ids, cfg.backbone.batch_size or 16)]
             ref.run(batches[0])  # warm up
             rates: dict[str, list[float]] = {"bare ORT (pre-decoded)": [], "onnxruntime": [], "torch": []}
             for engine in ("onnxruntime", "torch"):  # untimed: a new engine export, warm caches

@@ -1,0 +1,87 @@
+"""Batches for the torch engine, prepared on its device.
+
+A folder of JPEG frames is decoded by torchvision on the engine's device: nvjpeg on CUDA, batched
+(`decode_jpeg` of a list), so the CPU only reads files. Other footage (PNG frames, video) is
+decoded on the CPU and sent as uint8, a quarter of the bytes of float32, from pinned memory on
+CUDA. Either way the batch is normalised (and resized) on the device, in float32 as
+`Backbone.preprocess` does, then cast to the engine's precision. File reads or CPU decode run
+`depth` batches ahead in a background thread (`pipeline.prefetch`), so the device does not wait
+for the disk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from autocrop.backbone import Backbone
+from autocrop.errors import DataError
+from autocrop.pipeline import batched_frames, prefetch, size_error
+from autocrop.sources import FolderSource, FrameSource
+
+__all__ = ["device_batches", "jpeg_folder"]
+
+_JPEG = (".jpg", ".jpeg")
+
+
+def jpeg_folder(source: FrameSource, ids: Sequence[int]) -> bool:
+    """True when every frame asked for is a JPEG file of a frame folder (decodable on the device)."""
+    return isinstance(source, FolderSource) and all(source.file(i).suffix.lower() in _JPEG for i in ids)
+
+
+def device_batches(source: FrameSource, ids: Sequence[int], batch: int, backbone: Backbone, device: str | torch.device,
+                   dtype: torch.dtype = torch.float32, depth: int = 3, jpeg_on_device: bool = True) -> Iterator[torch.Tensor]:
+    """Normalised NCHW batches of `dtype` on `device`, in the order of `ids`; JPEG frames decoded
+    there unless `jpeg_on_device` is False."""
+    device = torch.device(device)
+    if jpeg_on_device and jpeg_folder(source, ids):
+        first = None  # (C, H, W) of the first frame: every frame must have it
+        for fids, files in prefetch(lambda: _read_jpegs(source, ids, batch), depth):
+            images = _decode(source, fids, files, device)
+            first = first or tuple(images[0].shape)
+            for fid, img in zip(fids, images, strict=True):
+                if tuple(img.shape) != first:
+                    raise size_error(source, fid, tuple(img.shape[1:]), first[1:])
+            yield backbone.preprocess_tensor(torch.stack(images), dtype)
+        return
+    pin = device.type == "cuda"
+    for x in prefetch(lambda: (_uint8(frames, pin) for _f, frames in batched_frames(source, ids, batch)), depth):
+        yield backbone.preprocess_tensor(x.to(device, non_blocking=True), dtype)
+
+
+def _uint8(frames: list[np.ndarray], pin: bool) -> torch.Tensor:
+    x = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
+    return x.pin_memory() if pin else x
+
+
+def _read_jpegs(source: FolderSource, ids: Sequence[int], batch: int) -> Iterator[tuple[list[int], list[torch.Tensor]]]:
+    for k in range(0, len(ids), batch):
+        fids = [int(i) for i in ids[k:k + batch]]
+        files = []
+        for fid in fids:
+            try:
+                files.append(torch.from_numpy(np.fromfile(source.file(fid), dtype=np.uint8)))
+            except OSError as exc:
+                raise DataError(f"{source.file(fid)}: unreadable frame {fid} ({exc}); replace the file or drop it with footage.stop") from None
+        yield fids, files
+
+
+def _decode(source: FolderSource, fids: list[int], files: list[torch.Tensor], device: torch.device) -> list[torch.Tensor]:
+    """uint8 CHW frames decoded on `device`; a damaged file is refused in one line naming it."""
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    try:
+        return decode_jpeg(files, mode=ImageReadMode.RGB, device=device)
+    except RuntimeError:  # find the file, as the CPU decode does
+        for fid, data in zip(fids, files, strict=True):
+            try:
+                decode_jpeg(data, mode=ImageReadMode.RGB, device=device)
+            except RuntimeError as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                first = re.sub(r"^\w+, \S+:\d+, ", "", first)  # torchvision's source location
+                raise DataError(f"{source.file(fid)}: unreadable frame {fid} ({first}); replace the file or drop it "
+                                "with footage.stop") from None
+        raise
