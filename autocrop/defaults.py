@@ -14,7 +14,7 @@ GRACE_S = 120  # a running trial without a heartbeat for this long belongs to a 
 # training (full-batch Adam on standardized inputs)
 LEARNING_RATE = 1e-2
 EVAL_EVERY = 5  # steps between validation-loss checks for early stopping
-STACK_BYTES = 96 << 20  # stacked float32 training inputs per Lightning run, to bound memory
+STACK_BYTES = 128 << 20  # float32 inputs (train, val and test) per Lightning run, to bound memory
 GATHER_ROWS = 512  # frames read from the cache at a time when gathering inputs (bounds what is resident)
 
 # the pooled-final-layer baseline gets a small L2 grid, so it is not a straw man

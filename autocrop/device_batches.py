@@ -19,10 +19,10 @@ import torch
 
 from autocrop.backbone import Backbone
 from autocrop.errors import DataError
-from autocrop.pipeline import batched_frames, prefetch, size_error
+from autocrop.pipeline import batched_frames, prefetch, prefetch_batches, size_error
 from autocrop.sources import FolderSource, FrameSource
 
-__all__ = ["device_batches", "jpeg_folder"]
+__all__ = ["device_batches", "cpu_batches", "jpeg_folder"]
 
 _JPEG = (".jpg", ".jpeg")
 
@@ -38,18 +38,42 @@ def device_batches(source: FrameSource, ids: Sequence[int], batch: int, backbone
     there unless `jpeg_on_device` is False."""
     device = torch.device(device)
     if jpeg_on_device and jpeg_folder(source, ids):
-        first = None  # (C, H, W) of the first frame: every frame must have it
+        first = None
         for fids, files in prefetch(lambda: _read_jpegs(source, ids, batch), depth):
             images = _decode(source, fids, files, device)
-            first = first or tuple(images[0].shape)
-            for fid, img in zip(fids, images, strict=True):
-                if tuple(img.shape) != first:
-                    raise size_error(source, fid, tuple(img.shape[1:]), first[1:])
+            first = _same_size(source, fids, images, first)
             yield backbone.preprocess_tensor(torch.stack(images), dtype)
         return
     pin = device.type == "cuda"
     for x in prefetch(lambda: (_uint8(frames, pin) for _f, frames in batched_frames(source, ids, batch)), depth):
         yield backbone.preprocess_tensor(x.to(device, non_blocking=True), dtype)
+
+
+def cpu_batches(source: FrameSource, ids: Sequence[int], batch: int, backbone: Backbone, depth: int = 3) -> Iterator[torch.Tensor]:
+    """float32 batches for an engine on the CPU, prepared `depth` ahead in the background thread.
+
+    JPEG frames are decoded by torchvision: libjpeg-turbo, as PIL, so the same pixels (tested),
+    with less of the CPU that the engine needs; other footage by its `FrameSource`."""
+    if not jpeg_folder(source, ids):
+        return prefetch_batches(source, ids, batch, backbone.preprocess)
+
+    def items() -> Iterator[torch.Tensor]:
+        first = None
+        for fids, files in _read_jpegs(source, ids, batch):
+            images = _decode(source, fids, files, torch.device("cpu"))
+            first = _same_size(source, fids, images, first)
+            yield backbone.preprocess([img.permute(1, 2, 0).numpy() for img in images])
+
+    return prefetch(items, depth)
+
+
+def _same_size(source: FrameSource, fids: list[int], images: list[torch.Tensor], first: tuple | None) -> tuple:
+    """(C, H, W) of the footage's first frame; a frame of another size is refused in one line."""
+    first = first or tuple(images[0].shape)
+    for fid, img in zip(fids, images, strict=True):
+        if tuple(img.shape) != first:
+            raise size_error(source, fid, tuple(img.shape[1:]), first[1:])
+    return first
 
 
 def _uint8(frames: list[np.ndarray], pin: bool) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 
 from autocrop.backbone import Backbone
 from autocrop.errors import ConfigError
-from autocrop.pipeline import prefetch_batches
+from autocrop.device_batches import cpu_batches, device_batches
 from autocrop.sources import FrameSource
 
 __all__ = ["Engine", "TorchEngine", "OrtEngine", "make_engine", "resolve", "EXPORT_TOL"]
@@ -52,7 +52,7 @@ class Engine:
 
     def batches(self, source: FrameSource, ids: Sequence[int], batch: int) -> Iterator[np.ndarray | torch.Tensor]:
         """Preprocessed batches of the footage for `run`: decoded on the CPU ahead of the engine."""
-        return prefetch_batches(source, ids, batch, self.backbone.preprocess)
+        return cpu_batches(source, ids, batch, self.backbone)
 
 
 class TorchEngine(Engine):
@@ -79,8 +79,6 @@ class TorchEngine(Engine):
         """On CUDA, decoded (nvjpeg for JPEG frames) and normalised on the GPU; on the CPU as every engine."""
         if self.device.type != "cuda":
             return super().batches(source, ids, batch)
-        from autocrop.device_batches import device_batches
-
         return device_batches(source, ids, batch, self.backbone, self.device, torch.float16 if self.half else torch.float32,
                               jpeg_on_device=self.backbone.spec.gpu_decode)
 

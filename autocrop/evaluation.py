@@ -99,7 +99,8 @@ class Evaluator:
         n_train = len(self.data.splits["train"])
         val_blocks = self.data.blocks["val"] if op.per_block and self.data.blocks else None
         widths = {i: int(np.prod(shapes[i])) for i in range(len(jobs))}
-        for idx in (chunk for g in groups.values() for chunk in _chunks(g, widths, n_train)):
+        rows = sum(len(r) for r in self.data.splits.values())  # a run holds every split's inputs
+        for idx in (chunk for g in groups.values() for chunk in _chunks(g, widths, rows)):
             # inputs are gathered per run, so memory holds one run's inputs, not the whole batch's
             inputs = {inp: self.inputs(inp) for inp in dict.fromkeys(jobs[i].input for i in idx)}  # e.g. baselines share one
             cands = [Candidate(jobs[i].head, jobs[i].hparams, jobs[i].seed, inputs[jobs[i].input], shapes[i]) for i in idx]
@@ -151,7 +152,7 @@ def run_baselines(ev: Evaluator, space: SearchSpace) -> list[TrialRecord]:
 
 def _chunks(idx: list[int], width: dict[int, int], rows: int) -> list[list[int]]:
     """Split one stackable group, narrowest inputs first (padding to the widest is wasted work),
-    so that each run's [K, N_train, width] float32 training inputs stay cache-sized."""
+    so that each run's float32 inputs, [K, rows, width] over all splits, stay within STACK_BYTES."""
     out: list[list[int]] = [[]]
     for i in sorted(idx, key=width.__getitem__):
         if out[-1] and (len(out[-1]) + 1) * rows * width[i] * 4 > STACK_BYTES:

@@ -17,7 +17,7 @@ from PIL import Image
 from autocrop.backbone import Backbone
 from autocrop.config import Backbone as Spec
 from autocrop.config import Footage
-from autocrop.device_batches import device_batches, jpeg_folder
+from autocrop.device_batches import cpu_batches, device_batches, jpeg_folder
 from autocrop.engine import TorchEngine
 from autocrop.errors import DataError
 from autocrop.layer_files import LayerFile, LayerWriters
@@ -54,6 +54,8 @@ def test_device_decode_gives_the_cpu_pipeline_batches(tmp_path, size):
     torch.testing.assert_close(on_device, on_cpu, rtol=0, atol=1e-6)  # the same pixels, the same arithmetic
     half = torch.cat(list(device_batches(src, src.ids[:8], 8, bb, "cpu", torch.float16)))
     assert half.dtype == torch.float16 and torch.equal(half, on_cpu[:8].half())
+    # what a CPU engine reads: torchvision's decoder, the same pixels and lookup table as PIL's path
+    assert torch.equal(torch.cat(list(cpu_batches(src, src.ids, 8, bb))), on_cpu)
 
 
 def test_other_footage_is_decoded_on_the_cpu_and_normalised_on_the_device(tmp_path):
@@ -132,3 +134,18 @@ def test_layer_writers_keep_order_sync_as_they_go_and_raise_errors(tmp_path, mon
     with pytest.raises(ValueError, match="rows of shape"):
         bad.drain()
     assert all(p._shutdown for p in bad._pools.values())  # no writer thread outlives the error
+
+
+def test_extract_refuses_a_damaged_frame_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from autocrop.cli import main
+    from conftest import write_config
+
+    d = _folder(tmp_path, first=470, n=10)
+    bad = d / "in000474.jpg"
+    bad.write_bytes(bad.read_bytes()[:500])
+    cfg = write_config(tmp_path, footage={"frames": str(d)})
+    assert main(["extract", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{bad}: unreadable frame 474 (" in err, err
+    assert len(err.splitlines()) == 1 and "footage.stop" in err
+    assert not list((tmp_path / "cache").rglob("*.npy"))  # nothing half-written

@@ -33,15 +33,17 @@ def test_cache_key_changes_with_input_size(query):
 
 def test_interrupted_extraction_leaves_no_complete_layer(tmp_path, monkeypatch):
     data = prepare(load_config(write_config(tmp_path, footage__step=40)))
-    real = data.source.frames
+    import autocrop.engine as engine
 
-    def dies_midway(ids):
-        for n, item in enumerate(real(ids)):
-            if n == 10:
-                raise KeyboardInterrupt
-            yield item
+    real, calls = engine.OrtEngine.run, []
 
-    monkeypatch.setattr(data.source, "frames", dies_midway)
+    def dies_midway(self, x):  # killed on the third batch, after two were written
+        calls.append(len(x))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, x)
+
+    monkeypatch.setattr(engine.OrtEngine, "run", dies_midway)
     data.store.backbone.spec.batch_size = 4
     with pytest.raises(KeyboardInterrupt):
         data.store.extract(["blocks.3.3"], progress=False)
