@@ -138,16 +138,18 @@ def fit_heads(
 ) -> tuple[BatchedHead, dict[str, np.ndarray], int]:
     """Fit candidates of one kind in one Lightning run; returns the head, scores [K, N] per split, steps run.
 
-    With `release_inputs` the candidates' own input arrays are dropped once stacked (the caller
-    holds no other reference): one copy of the inputs in memory, not two."""
+    With `release_inputs` the candidates' own input arrays are dropped as each split is stacked
+    (the caller holds no other reference): one copy of the inputs in memory, not two."""
     kinds = {c.kind for c in cands}
     if len(kinds) != 1:
         raise ValueError(f"heads trained together must be of one kind, got {sorted(kinds)}")
     cls = get_head(kinds.pop())
-    x = {s: stack([c.x[s] for c in cands]) for s in cands[0].x}
-    if release_inputs:
-        for c in cands:
-            c.x = {s: v[:0] for s, v in c.x.items()}
+    x = {}
+    for s in list(cands[0].x):  # split by split, each dropped once stacked: at most one split held twice
+        x[s] = stack([c.x[s] for c in cands])
+        if release_inputs:
+            for c in cands:
+                c.x[s] = c.x[s][:0]
     head = cls([c.input_shape for c in cands], [c.hparams for c in cands], [c.seed for c in cands])
     head.standardize_from(x["train"])
     if not cls.trainable:
