@@ -7,7 +7,9 @@
 - **After a search** (`head_votes`): the heads of the study's Pareto trials (then its next best by
   val FN, up to `LABEL_MAX_HEADS`) are trained again on the labels as they are now and vote on
   every unlabelled frame. A frame scores by how evenly
-  they split, and by how close the best trial's score lies to its threshold.
+  they split, and by how close the best trial's score lies to its threshold. The top scorers fill
+  half of the training picks; k-centre diversity the other half (uncertainty alone, from few
+  labels, samples a biased set and did worse than random frames in bench/label_efficiency.py).
 - **Cold start** (no search, or too few labels to train): the batch is chosen by diversity
   alone (k-centre: each pick is the frame farthest from everything labelled or picked).
 - **Validation frames** are never picked for difficulty: a validation set of hard frames would
@@ -27,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from autocrop.dataset import QueryData
-from autocrop.defaults import LABEL_DIMS, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
+from autocrop.defaults import LABEL_DIMS, LABEL_EXPLORE, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
 from autocrop.records import TrialRecord
 
 __all__ = ["Proposal", "Votes", "embedding", "propose", "head_votes"]
@@ -153,12 +155,13 @@ def _diverse(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.rando
 
 
 def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str, rng: np.random.Generator) -> None:
-    """The highest-scoring candidates that keep the batch's rules; diversity fills what is left."""
+    """The highest-scoring candidates that keep the batch's rules, for all but `LABEL_EXPLORE` of
+    the batch; diversity fills what is left."""
     score = votes.score
     order = np.lexsort((rng.permutation(len(cands)), -score))  # ties broken by the seed
-    start = len(batch.picks)
+    start, exploit = len(batch.picks), k - int(round(k * LABEL_EXPLORE))
     for i in order:
-        if len(batch.picks) - start == k or score[i] <= 0:
+        if len(batch.picks) - start == exploit or score[i] <= 0:
             break
         if batch.fits(int(cands[i])):
             batch.add(int(cands[i]), split, votes.reason[i], score[i])

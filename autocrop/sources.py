@@ -105,6 +105,7 @@ class VideoSource(FrameSource):
                 if not container.streams.video:
                     raise DataError(f"{self.path}: no video stream in this file; give a video in `footage.video`")
                 stream = container.streams.video[0]
+                stream.thread_type = "AUTO"  # FFmpeg's frame and slice threads: decoding keeps up with the engine
                 self._duration = container.duration / 1e6 if container.duration else None
                 self._format = container.format.name
                 self._last_time, self._period = None, (1 / float(stream.average_rate)) if stream.average_rate else 0.0
