@@ -1,12 +1,12 @@
-"""Batches for the torch engine, prepared on its device.
+"""Batches for the engines, read and decoded ahead of them in a background thread (`pipeline.prefetch`).
 
-A folder of JPEG frames is decoded by torchvision on the engine's device: nvjpeg on CUDA, batched
-(`decode_jpeg` of a list), so the CPU only reads files. Other footage (PNG frames, video) is
-decoded on the CPU and sent as uint8, a quarter of the bytes of float32, from pinned memory on
-CUDA. Either way the batch is normalised (and resized) on the device, in float32 as
-`Backbone.preprocess` does, then cast to the engine's precision. File reads or CPU decode run
-`depth` batches ahead in a background thread (`pipeline.prefetch`), so the device does not wait
-for the disk.
+- `device_batches` (the torch engine on CUDA): a folder of JPEG frames is decoded on the device
+  (nvjpeg, batched `decode_jpeg` of a list), so the CPU only reads files; other footage (PNG
+  frames, video) is decoded on the CPU and sent as uint8, a quarter of the bytes of float32, from
+  pinned memory. The batch is normalised (and resized) on the device, in float32 as
+  `Backbone.preprocess` does, then cast to the engine's precision.
+- `cpu_batches` (engines on the CPU): JPEG frames decoded by torchvision's libjpeg-turbo, the
+  same pixels as PIL with less of the CPU the engine needs; other footage by its `FrameSource`.
 """
 
 from __future__ import annotations
