@@ -35,8 +35,10 @@ def _states(tmp, claimed: bool = False) -> list:
 
 def _start_and_wait(tmp, cfg, complete_first: int) -> subprocess.Popen:
     """A search in its own process, once it is training a batch after `complete_first` complete trials."""
+    # Ctrl-C as in a terminal: a shell's background job (CI started with `&`) inherits SIGINT ignored
     proc = subprocess.Popen([sys.executable, "-m", "autocrop.cli", "search", str(cfg), "--quiet", "--trials", "12"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     end = time.monotonic() + 300
     while time.monotonic() < end and proc.poll() is None:
         s, claimed = _states(tmp), _states(tmp, claimed=True)
