@@ -12,15 +12,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from autocrop.backbone import Backbone
-from autocrop.errors import DataError
 from autocrop.pipeline import batched_frames, prefetch, prefetch_batches, size_error
-from autocrop.sources import FolderSource, FrameSource
+from autocrop.sources import FolderSource, FrameSource, unreadable_frame
 
 __all__ = ["device_batches", "cpu_batches", "jpeg_folder"]
 
@@ -37,11 +36,8 @@ def device_batches(source: FrameSource, ids: Sequence[int], batch: int, backbone
     """Normalised NCHW batches of `dtype` on `device`, in the order of `ids`; JPEG frames decoded
     there unless `jpeg_on_device` is False."""
     device = torch.device(device)
-    if jpeg_on_device and jpeg_folder(source, ids):
-        first = None
-        for fids, files in prefetch(lambda: _read_jpegs(source, ids, batch), depth):
-            images = _decode(source, fids, files, device)
-            first = _same_size(source, fids, images, first)
+    if jpeg_on_device and jpeg_folder(source, ids):  # files read ahead, decoded here, on the device
+        for images in _decoded(source, prefetch(lambda: _read_jpegs(source, ids, batch), depth), device):
             yield backbone.preprocess_tensor(torch.stack(images), dtype)
         return
     pin = device.type == "cuda"
@@ -57,23 +53,25 @@ def cpu_batches(source: FrameSource, ids: Sequence[int], batch: int, backbone: B
     if not jpeg_folder(source, ids):
         return prefetch_batches(source, ids, batch, backbone.preprocess)
 
-    def items() -> Iterator[torch.Tensor]:
-        first = None
-        for fids, files in _read_jpegs(source, ids, batch):
-            images = _decode(source, fids, files, torch.device("cpu"))
-            first = _same_size(source, fids, images, first)
+    def items() -> Iterator[torch.Tensor]:  # read, decoded and preprocessed in the background thread
+        for images in _decoded(source, _read_jpegs(source, ids, batch), torch.device("cpu")):
             yield backbone.preprocess([img.permute(1, 2, 0).numpy() for img in images])
 
     return prefetch(items, depth)
 
 
-def _same_size(source: FrameSource, fids: list[int], images: list[torch.Tensor], first: tuple | None) -> tuple:
-    """(C, H, W) of the footage's first frame; a frame of another size is refused in one line."""
-    first = first or tuple(images[0].shape)
-    for fid, img in zip(fids, images, strict=True):
-        if tuple(img.shape) != first:
-            raise size_error(source, fid, tuple(img.shape[1:]), first[1:])
-    return first
+def _decoded(source: FolderSource, reads: Iterable[tuple[list[int], list[torch.Tensor]]],
+             device: torch.device) -> Iterator[list[torch.Tensor]]:
+    """uint8 CHW frames per batch of file bytes, decoded on `device`; a frame whose size differs
+    from the first is refused in one line."""
+    first = None
+    for fids, files in reads:
+        images = _decode(source, fids, files, device)
+        first = first or tuple(images[0].shape)
+        for fid, img in zip(fids, images, strict=True):
+            if tuple(img.shape) != first:
+                raise size_error(source, fid, tuple(img.shape[1:]), first[1:])
+        yield images
 
 
 def _uint8(frames: list[np.ndarray], pin: bool) -> torch.Tensor:
@@ -89,7 +87,7 @@ def _read_jpegs(source: FolderSource, ids: Sequence[int], batch: int) -> Iterato
             try:
                 files.append(torch.from_numpy(np.fromfile(source.file(fid), dtype=np.uint8)))
             except OSError as exc:
-                raise DataError(f"{source.file(fid)}: unreadable frame {fid} ({exc}); replace the file or drop it with footage.stop") from None
+                raise unreadable_frame(source.file(fid), fid, exc) from None
         yield fids, files
 
 
@@ -106,6 +104,5 @@ def _decode(source: FolderSource, fids: list[int], files: list[torch.Tensor], de
             except RuntimeError as exc:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 first = re.sub(r"^\w+, \S+:\d+, ", "", first)  # torchvision's source location
-                raise DataError(f"{source.file(fid)}: unreadable frame {fid} ({first}); replace the file or drop it "
-                                "with footage.stop") from None
+                raise unreadable_frame(source.file(fid), fid, first) from None
         raise

@@ -42,7 +42,7 @@ class LayerFile:
         self._f.write(data)
         self._hash.update(data)
         self.rows += len(maps)
-        self._unsynced += maps.nbytes
+        self._unsynced += data.nbytes  # the float16 bytes written
         if self._unsynced >= SYNC_BYTES:  # hand the disk its work as it comes, not all at close
             os.fdatasync(self._f.fileno())
             self._unsynced = 0

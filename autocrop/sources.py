@@ -14,9 +14,14 @@ from PIL import Image
 from autocrop.config import Footage
 from autocrop.errors import DataError
 
-__all__ = ["FrameSource", "FolderSource", "VideoSource", "open_source"]
+__all__ = ["FrameSource", "FolderSource", "VideoSource", "open_source", "unreadable_frame"]
 
 _IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp"}
+
+
+def unreadable_frame(path: Path, fid: int, why: object) -> DataError:
+    """The one-line refusal of a frame file that cannot be read or decoded, whichever decoder tried."""
+    return DataError(f"{path}: unreadable frame {fid} ({why}); replace the file or drop it with footage.stop")
 
 
 class FrameSource:
@@ -71,7 +76,7 @@ class FolderSource(FrameSource):
                 with Image.open(f) as im:
                     arr = np.asarray(im.convert("RGB"))
             except Exception as exc:  # PIL raises many types for broken files
-                raise DataError(f"{f}: unreadable frame {fid} ({exc}); replace the file or drop it with footage.stop") from None
+                raise unreadable_frame(f, fid, exc) from None
             yield fid, arr
 
     def digest(self, ids: Iterable[int]) -> str:
