@@ -14,7 +14,14 @@
   alone (k-centre: each pick is the frame farthest from everything labelled or picked).
 - **Validation frames** are never picked for difficulty: a validation set of hard frames would
   set the threshold wrong. They are drawn one per time stratum of the validation block's
-  unlabelled frames, in proportion to the split's fractions.
+  unlabelled frames. A cold start gives validation the split's share of the batch. After a
+  search, validation gets more while the operating point is short of labels (`val_plan`): at a
+  FP target of 5 % with one frame in reserve, a block allows a false positive only once it holds
+  40 labelled negatives, and until then its threshold sits above its highest negative, which
+  costs FN. With the whole validation block labelled, 16 to 64 training labels brought the test
+  FN to the every-label one on two of three queries in bench/label_efficiency.py (`--val all`):
+  past a few dozen labels, validation is what a query is short of, so up to `LABEL_VAL_MAX` of a
+  batch goes there, to the short blocks, until they hold enough.
 - Every batch: only unlabelled train and validation frames (never test), no two frames closer
   than `min_distance` in the embedding nor `min_gap` frames apart in time, reproducible for a seed.
 """
@@ -29,10 +36,11 @@ import torch
 import torch.nn.functional as F
 
 from autocrop.dataset import QueryData
-from autocrop.defaults import LABEL_DIMS, LABEL_EXPLORE, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
+from autocrop.defaults import LABEL_DIMS, LABEL_EXPLORE, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_VAL_MAX
+from autocrop.labels import block_of
 from autocrop.records import TrialRecord
 
-__all__ = ["Proposal", "Votes", "embedding", "propose", "head_votes"]
+__all__ = ["Proposal", "Votes", "ValPlan", "embedding", "propose", "head_votes", "val_plan"]
 
 
 @dataclass(frozen=True)
@@ -170,15 +178,62 @@ def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str
         _diverse(batch, np.setdiff1d(cands, batch.rows), rest, split, rng)
 
 
-def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generator) -> None:
+def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generator,
+                reason: str = "validation: one frame per time stratum (keeps the threshold unbiased)") -> None:
     """One frame per time stratum of the validation pool, drawn at random within it."""
     if k <= 0 or not len(cands):
         return
     for stratum in np.array_split(np.sort(cands), min(k, len(cands))):
         for row in rng.permutation(stratum):
             if batch.fits(int(row)):
-                batch.add(int(row), "val", "validation: one frame per time stratum (keeps the threshold unbiased)", 0.0)
+                batch.add(int(row), "val", reason, 0.0)
                 break
+
+
+@dataclass(frozen=True)
+class ValPlan:
+    """What the operating point still needs from validation: per validation time block, the
+    labelled frames of the class its target bounds, how many it needs, and the estimated number
+    of frames to label to get there."""
+
+    cls: str  # "negatives" (max_fp) or "positives" (max_fn)
+    needs: int  # labelled frames of that class each block needs before the target allows an error
+    have: list[int]
+    frames: list[int]  # per block: frames to label (estimated from the block's class rate so far)
+
+    @property
+    def short(self) -> int:
+        return int(sum(self.frames))
+
+    def describe(self) -> str:
+        if not self.short:
+            return ""
+        blocks = ", ".join(f"{h}" for h in self.have)
+        return (f"validation holds {blocks} labelled {self.cls} per time block and needs {self.needs} in each before the "
+                f"operating point may allow an error: about {self.short} more validation frames")
+
+
+def val_plan(data: QueryData) -> ValPlan | None:
+    """The validation frames the operating point is short of, or None when its rule counts no
+    errors per class (`balanced`) or the target allows none however many frames there are."""
+    op = data.cfg.search.operating_point
+    if op.rule == "balanced" or op.target <= 0:
+        return None
+    assert data.pool is not None and data.blocks is not None
+    cls = 0 if op.rule == "max_fp" else 1
+    needs = int(np.ceil((op.reserve + 1) / op.target - 1e-9))  # floor(target * n) - reserve >= 1
+    n_blocks = data.cfg.split.blocks if op.per_block else 1
+    val = data.splits["val"]
+    lab = data.blocks["val"] if op.per_block else np.zeros(len(val), int)
+    pool = block_of(data.pool["val"], len(data.ids), n_blocks) if op.per_block else np.zeros(len(data.pool["val"]), int)
+    have, frames = [], []
+    for b in range(n_blocks):
+        y = data.y[val[lab == b]]
+        k = int((y == cls).sum())
+        rate = (k + 1) / (len(y) + 2)  # the block's class rate so far (Laplace), for the frames it takes to find the rest
+        have.append(k)
+        frames.append(min(int(np.ceil(max(needs - k, 0) / rate)), int((pool == b).sum())))
+    return ValPlan("negatives" if cls == 0 else "positives", needs, have, frames)
 
 
 def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Votes | None = None,
@@ -189,7 +244,11 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
     rng = np.random.default_rng(seed)
     train, val = data.pool["train"], data.pool["val"]
     f_train, f_val = data.cfg.split.fractions[:2]
-    n_val = min(len(val), int(round(n * f_val / (f_train + f_val))))
+    n_val = int(round(n * f_val / (f_train + f_val)))
+    plan = val_plan(data) if votes is not None else None  # a cold start: the heads need training frames first
+    if plan is not None and plan.short:
+        n_val = max(n_val, min(plan.short, int(round(n * LABEL_VAL_MAX))))
+    n_val = min(len(val), n_val)
     n_train = min(len(train), n - n_val)
     n_val = min(len(val), n - n_train)
     batch = _Batch(data, emb, min_distance, min_gap)
@@ -197,5 +256,26 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
         _diverse(batch, train, n_train, "train", rng)
     else:
         _by_votes(batch, train, votes, n_train, "train", rng)
-    _stratified(batch, val, n_val, rng)
+    if plan is not None and plan.short:
+        _to_short_blocks(batch, data, plan, n_val, rng)
+    else:
+        _stratified(batch, val, n_val, rng)
     return sorted(batch.picks, key=lambda p: p.row)
+
+
+def _to_short_blocks(batch: _Batch, data: QueryData, plan: ValPlan, k: int, rng: np.random.Generator) -> None:
+    """k validation frames, shared among the blocks in proportion to what each is short of (then
+    any left over stratified over the whole pool), one per time stratum within a block."""
+    assert data.pool is not None
+    pool = data.pool["val"]
+    blocks = block_of(pool, len(data.ids), len(plan.frames)) if len(plan.frames) > 1 else np.zeros(len(pool), int)
+    want = np.asarray(plan.frames, float)
+    share = np.floor(want / want.sum() * min(k, plan.short)).astype(int)
+    share[np.argsort(-(want / want.sum() * min(k, plan.short) - share))[:min(k, plan.short) - share.sum()]] += 1
+    for b, kb in enumerate(share):
+        reason = (f"validation: time block {b + 1} holds {plan.have[b]} labelled {plan.cls} of the {plan.needs} "
+                  "its target needs (a random frame of the block: keeps the threshold unbiased)")
+        _stratified(batch, pool[blocks == b], int(kb), rng, reason)
+    rest = k - sum(p.split == "val" for p in batch.picks)
+    if rest > 0:
+        _stratified(batch, np.setdiff1d(pool, batch.rows), rest, rng)

@@ -1,6 +1,6 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
-    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--write BENCHMARKS.md]
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--write BENCHMARKS.md]
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
 from the same seed set (label-next's cold start: the most diverse train and validation frames),
@@ -13,6 +13,10 @@ counts:
 - **proposals**: `label-next` after that search reveals the next batch;
 - **random**: random unlabelled train and validation frames are revealed (seeded);
 - **even**: the labelled set is that many frames evenly spaced in time over train and validation.
+
+With `--val all` the validation block is labelled from the start and only training frames are
+picked (counts are training labels): what a method's training picks are worth, apart from what
+the operating point needs from validation.
 
 The reference is the same search on every label (mean over the seeds). A method reaches it at the
 first count from which on its mean test FN stays within 0.02 of it, with mean test FP within the
@@ -53,19 +57,20 @@ FN_TOL, FP_SLACK = 0.02, 0.03
 class Sim:
     """One query: the full labels, a search on any subset of them, and its pick's test rates."""
 
-    def __init__(self, path: Path, trials: int, tmp: Path):
+    def __init__(self, path: Path, trials: int, tmp: Path, val_all: bool = False):
         self.cfg = load_config(path, ["search.max_steps=200"])
         self.space = load_space(self.cfg.search.space)
         self.space.heads = {k: v for k, v in self.space.heads.items() if k in ("logistic", "svm")}
         self.full = prepare(self.cfg)
         self.full.store.extract([*self.space.layers, baseline_layer(self.full)], progress=False)
         self.trials, self.tmp, self.runs = trials, tmp, 0
-        self.trainval = np.sort(np.r_[self.full.splits["train"], self.full.splits["val"]])
-        self.test = self.full.splits["test"]
+        # the frames a method may pick; with val_all the validation block is labelled from the start
+        self.trainval = np.sort(self.full.splits["train"] if val_all else np.r_[self.full.splits["train"], self.full.splits["val"]])
+        self.fixed = np.r_[self.full.splits["test"], self.full.splits["val"] if val_all else []].astype(int)
 
     def data(self, known: np.ndarray) -> QueryData:
         y = np.full_like(self.full.y, UNLABELLED)
-        keep = np.r_[known, self.test].astype(int)
+        keep = np.r_[known, self.fixed].astype(int)
         y[keep] = self.full.y[keep]
         return self.full.with_labels(y)
 
@@ -76,7 +81,8 @@ class Sim:
         study = run_search(data.cfg, data, self.space, self.trials, self.space.sampler, name, tracker=None, progress=False)
         op = data.cfg.search.operating_point
         pick = best_of(trial_records(study), op.target, op.rule)
-        return name, {"test_fn": pick.test_fn, "test_fp": pick.test_fp, "val_fn": pick.val_fn, "labels": data.labelled - len(self.test)}
+        return name, {"test_fn": pick.test_fn, "test_fp": pick.test_fp, "val_fn": pick.val_fn, "test_auc": pick.metrics["test_auc"],
+                      "labels": data.labelled - len(self.fixed)}
 
     def trainable(self, known: np.ndarray) -> bool:
         d = self.data(known)
@@ -106,7 +112,7 @@ def run_query(sim: Sim, counts: list[int], seed: int) -> dict[str, list[dict]]:
             t = time.perf_counter()
             study, r = sim.search(data)
             out[m].append(r)
-            print(f"{sim.cfg.name:>16} seed {seed} {m:>9} {r['labels']:>4} labels: test FN {r['test_fn']:.3f} FP {r['test_fp']:.3f} "
+            print(f"{sim.cfg.name:>16} seed {seed} {m:>9} {r['labels']:>4} labels: test FN {r['test_fn']:.3f} FP {r['test_fp']:.3f} AUC {r['test_auc']:.4f} "
                   f"({time.perf_counter() - t:.0f} s)", flush=True)
             if i + 1 == len(counts):
                 continue
@@ -120,8 +126,9 @@ def run_query(sim: Sim, counts: list[int], seed: int) -> dict[str, list[dict]]:
 
 
 def mean_curve(runs: list[list[dict]]) -> list[dict]:
-    """Per label count, the mean over seeds of test FN and FP (and the mean label count)."""
-    return [{k: float(np.mean([run[i][k] for run in runs])) for k in ("test_fn", "test_fp", "labels")} for i in range(len(runs[0]))]
+    """Per label count, the mean over seeds of test FN, FP and AUC (and the mean label count)."""
+    return [{k: float(np.mean([run[i][k] for run in runs])) for k in ("test_fn", "test_fp", "test_auc", "labels")}
+            for i in range(len(runs[0]))]
 
 
 def reached(curve: list[dict], ref: dict, target: float) -> int | None:
@@ -139,6 +146,9 @@ def main() -> None:
     ap.add_argument("--counts", default="24,48,96,192,384", help="label counts (train + validation) to stop at")
     ap.add_argument("--trials", type=int, default=24, help="search budget per label count")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--val", choices=("share", "all"), default="share",
+                    help="share: methods pick validation frames too (counts are train + validation labels); "
+                         "all: the validation block is labelled from the start and counts are training labels")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
@@ -146,7 +156,7 @@ def main() -> None:
     results, refs, targets = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
-            sim = Sim(path, args.trials, Path(tmp))
+            sim = Sim(path, args.trials, Path(tmp), args.val == "all")
             q = sim.cfg.name
             full, runs = [], {m: [] for m in METHODS}
             for seed in range(args.seeds):
@@ -168,12 +178,13 @@ def main() -> None:
         ax.axhspan(0, refs[q]["test_fn"] + FN_TOL, color="grey", alpha=0.08)
         ax.set_xscale("log", base=2)
         ax.set_title(f"{q} (mean of {args.seeds} seeds)")
-        ax.set_xlabel("labelled train + validation frames")
+        ax.set_xlabel("labelled train + validation frames" if args.val == "share" else "labelled training frames (validation all labelled)")
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("test FN at the operating point")
     np.atleast_1d(axes)[0].legend()
     fig.tight_layout()
-    fig.savefig(ROOT / "docs" / "label_efficiency.png", dpi=100)
+    png = "label_efficiency.png" if args.val == "share" else "label_efficiency_val_all.png"
+    fig.savefig(ROOT / "docs" / png, dpi=100)
 
     lines = ["| query | every label: labels, test FN / FP | " + " | ".join(f"{m}: labels to reach it" for m in METHODS) + " | proposals / random |",
              "|---|---|" + "---:|" * (len(METHODS) + 1)]
@@ -188,13 +199,21 @@ def main() -> None:
     for q, curves in results.items():
         for m in METHODS:
             curves_md.append(f"| {q} | {m} | " + " | ".join(f"{r['test_fn']:.3f} / {r['test_fp']:.3f}" for r in curves[m]) + " |")
+    curves_md += ["", "Mean test AUC of the pick (threshold-free: how well its scores rank the test frames):", "",
+                  "| query | method | " + " | ".join(str(c) for c in counts) + " |", "|---|---|" + "---|" * len(counts)]
+    for q, curves in results.items():
+        for m in METHODS:
+            curves_md.append(f"| {q} | {m} | " + " | ".join(f"{r['test_auc']:.4f}" for r in curves[m]) + " |")
     print("\n".join(lines + curves_md))
     if args.write:
-        command = f".venv/bin/python bench/label_efficiency.py --only {args.only} --counts {args.counts} --trials {args.trials} --seeds {args.seeds}"
+        command = (f".venv/bin/python bench/label_efficiency.py --only {args.only} --counts {args.counts} --trials {args.trials} "
+                   f"--seeds {args.seeds} --val {args.val}")
         extra = ("\nA method reaches the reference at the first label count from which on its mean test FN stays <= the every-label "
                  f"mean + {FN_TOL} with mean test FP <= target + {FP_SLACK}. Search per count: the default sampler, {args.trials} trials, "
-                 "linear heads.\n" + "\n".join(curves_md) + "\n\n![test FN vs labels](docs/label_efficiency.png)\n")
-        write_section(ROOT / args.write, "## Label efficiency: label-next vs random vs evenly spaced", command, lines, extra)
+                 "linear heads.\n" + "\n".join(curves_md) + f"\n\n![test FN vs labels](docs/{png})\n")
+        title = ("## Label efficiency: label-next vs random vs evenly spaced" if args.val == "share"
+                 else "## Label efficiency of the training picks alone (validation labelled)")
+        write_section(ROOT / args.write, title, command, lines, extra)
 
 
 if __name__ == "__main__":

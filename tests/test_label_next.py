@@ -140,3 +140,45 @@ def test_nothing_to_propose_when_every_frame_is_labelled(query, capsys, tmp_path
     assert main(["label-next", str(query), "--quiet", "--no-mlflow", "--out", str(tmp_path / "x.csv")]) == 2
     assert "every train and validation frame is labelled already" in capsys.readouterr().err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_after_a_search_validation_gets_what_the_operating_point_is_short_of(partial, query):
+    """A block allows a false positive (5 % target, 1 in reserve) only from 40 labelled negatives:
+    until then validation takes up to 3/4 of a batch, shared among the short blocks in
+    proportion, and a block that holds enough gets none."""
+    from autocrop.defaults import LABEL_VAL_MAX
+    from autocrop.labels import block_of
+    from autocrop.proposals import Votes, propose, val_plan
+
+    cfg, _labels, _truth = partial
+    data = prepare(load_config(cfg))
+    plan = val_plan(data)
+    assert plan is not None and plan.cls == "negatives" and plan.needs == 40
+    lab = data.blocks["val"]
+    assert plan.have == [int((data.y[data.splits["val"][lab == b]] == 0).sum()) for b in range(3)]
+    pool_blocks = block_of(data.pool["val"], len(data.ids), 3)
+    assert all(0 < f <= (pool_blocks == b).sum() for b, f in enumerate(plan.frames)) and "more validation frames" in plan.describe()
+    # a 20 % target needs 10 negatives a block (this small query's blocks hold 14 or so); fill
+    # block 0 of validation from the full labels: it holds enough, the others do not
+    data.cfg.search.operating_point.target = 0.2
+    assert val_plan(data).needs == 10
+    full = prepare(load_config(query))
+    y = data.y.copy()
+    block0 = data.pool["val"][pool_blocks == 0]
+    y[block0] = full.y[block0]
+    more = data.with_labels(y)
+    plan = val_plan(more)
+    assert plan.have[0] >= 10 and plan.frames[0] == 0 and plan.frames[1] > 0 and plan.frames[2] > 0
+    emb = embedding(more, baseline_layer(more))
+    votes = Votes(np.full(len(more.pool["train"]), 0.5), ["even split"] * len(more.pool["train"]))
+    picks = propose(more, emb, 40, 0, votes, min_distance=0.0, min_gap=1)
+    val = np.array([p.row for p in picks if p.split == "val"])
+    assert len(val) == min(plan.short, round(40 * LABEL_VAL_MAX)) > round(40 * 0.25 / 0.75)
+    assert set(block_of(val, len(more.ids), 3)) == {1, 2}  # only the short blocks
+    assert all("time block" in p.reason for p in picks if p.split == "val")
+    # a cold start keeps the split's share: the heads need training frames first
+    cold = propose(more, emb, 40, 0, None, min_distance=0.0, min_gap=1)
+    assert sum(p.split == "val" for p in cold) == round(40 * 0.25 / 0.75)
+    # the balanced rule counts no errors per class: no plan
+    more.cfg.search.operating_point.rule = "balanced"
+    assert val_plan(more) is None
