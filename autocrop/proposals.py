@@ -252,15 +252,22 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
     n_train = min(len(train), n - n_val)
     n_val = min(len(val), n - n_train)
     batch = _Batch(data, emb, min_distance, min_gap)
-    if votes is None:
-        _diverse(batch, train, n_train, "train", rng)
-    else:
-        _by_votes(batch, train, votes, n_train, "train", rng)
+    _train_picks(batch, train, votes, n_train, rng)
     if plan is not None and plan.short:
         _to_short_blocks(batch, data, plan, n_val, rng)
     else:
         _stratified(batch, val, n_val, rng)
+    if len(batch.picks) < n:  # validation frames the rules left out: training frames instead, where they fit
+        _train_picks(batch, train[~np.isin(train, batch.rows)], votes, n - len(batch.picks), rng)
     return sorted(batch.picks, key=lambda p: p.row)
+
+
+def _train_picks(batch: _Batch, cands: np.ndarray, votes: Votes | None, k: int, rng: np.random.Generator) -> None:
+    if votes is None:
+        _diverse(batch, cands, k, "train", rng)
+    else:  # votes are per row of the whole train pool; cands keep its order
+        keep = np.isin(batch.data.pool["train"], cands)
+        _by_votes(batch, cands, Votes(votes.score[keep], [r for r, ok in zip(votes.reason, keep, strict=True) if ok]), k, "train", rng)
 
 
 def _to_short_blocks(batch: _Batch, data: QueryData, plan: ValPlan, k: int, rng: np.random.Generator) -> None:

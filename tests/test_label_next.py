@@ -85,7 +85,9 @@ def test_proposals_name_only_unlabelled_train_val_frames_are_reproducible_and_sp
     for out, seed in ((a, 0), (b, 0), (c, 1)):
         assert main(["label-next", str(cfg), "--n", "30", "--out", str(out), "--seed", str(seed), "--quiet", "--no-mlflow",
                      "--min-distance", "0.3"]) == 0
-    assert "after study `car-test`" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "after study `car-test`" in out
+    assert "labelled negatives per time block and needs 40 in each before the operating point may allow an error" in out
     rows = _read(a)
     assert rows == _read(b)  # the same seed: the same batch
     assert rows != _read(c)
