@@ -39,5 +39,4 @@ LABEL_MIN_GAP = 3  # ... nor fewer than this many frames apart in time
 LABEL_GRID = (3, 4)  # the embedding pools the last layer to this grid of cells (where things are matters)
 LABEL_DIMS = 64  # principal components of that embedding used for distances
 LABEL_EXPLORE = 0.5  # share of a batch's training frames picked for diversity even after a search (uncertainty alone samples a biased set)
-LABEL_VAL_MAX = 0.75  # after a search, at most this share of a batch goes to validation while the operating point is short of labels there
 LABEL_MAX_HEADS = 12  # Pareto trials (best val FN first) whose retrained heads vote on each frame

@@ -14,14 +14,12 @@
   alone (k-centre: each pick is the frame farthest from everything labelled or picked).
 - **Validation frames** are never picked for difficulty: a validation set of hard frames would
   set the threshold wrong. They are drawn one per time stratum of the validation block's
-  unlabelled frames. A cold start gives validation the split's share of the batch. After a
-  search, validation gets more while the operating point is short of labels (`val_plan`): at a
-  FP target of 5 % with one frame in reserve, a block allows a false positive only once it holds
-  40 labelled negatives, and until then its threshold sits above its highest negative, which
-  costs FN. With the whole validation block labelled, 16 to 64 training labels brought the test
-  FN to the every-label one on two of three queries in bench/label_efficiency.py (`--val all`):
-  past a few dozen labels, validation is what a query is short of, so up to `LABEL_VAL_MAX` of a
-  batch goes there, to the short blocks, until they hold enough.
+  unlabelled frames, in proportion to the split's fractions. `val_plan` says what the operating
+  point is still short of there (label-next's first line): at a FP target of 5 % with one frame
+  in reserve, a block allows a false positive only from 40 labelled negatives, and until then
+  its threshold sits above the block's highest negative. Giving validation up to 3/4 of a batch
+  while it is short was measured (bench/label_efficiency.py, BENCHMARKS.md) and did worse than
+  the split's share: it starves the heads of training frames early.
 - Every batch: only unlabelled train and validation frames (never test), no two frames closer
   than `min_distance` in the embedding nor `min_gap` frames apart in time, reproducible for a seed.
 """
@@ -36,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from autocrop.dataset import QueryData
-from autocrop.defaults import LABEL_DIMS, LABEL_EXPLORE, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_VAL_MAX
+from autocrop.defaults import LABEL_DIMS, LABEL_EXPLORE, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
 
@@ -178,15 +176,14 @@ def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str
         _diverse(batch, np.setdiff1d(cands, batch.rows), rest, split, rng)
 
 
-def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generator,
-                reason: str = "validation: one frame per time stratum (keeps the threshold unbiased)") -> None:
+def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generator) -> None:
     """One frame per time stratum of the validation pool, drawn at random within it."""
     if k <= 0 or not len(cands):
         return
     for stratum in np.array_split(np.sort(cands), min(k, len(cands))):
         for row in rng.permutation(stratum):
             if batch.fits(int(row)):
-                batch.add(int(row), "val", reason, 0.0)
+                batch.add(int(row), "val", "validation: one frame per time stratum (keeps the threshold unbiased)", 0.0)
                 break
 
 
@@ -244,19 +241,12 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
     rng = np.random.default_rng(seed)
     train, val = data.pool["train"], data.pool["val"]
     f_train, f_val = data.cfg.split.fractions[:2]
-    n_val = int(round(n * f_val / (f_train + f_val)))
-    plan = val_plan(data) if votes is not None else None  # a cold start: the heads need training frames first
-    if plan is not None and plan.short:
-        n_val = max(n_val, min(plan.short, int(round(n * LABEL_VAL_MAX))))
-    n_val = min(len(val), n_val)
+    n_val = min(len(val), int(round(n * f_val / (f_train + f_val))))
     n_train = min(len(train), n - n_val)
     n_val = min(len(val), n - n_train)
     batch = _Batch(data, emb, min_distance, min_gap)
     _train_picks(batch, train, votes, n_train, rng)
-    if plan is not None and plan.short:
-        _to_short_blocks(batch, data, plan, n_val, rng)
-    else:
-        _stratified(batch, val, n_val, rng)
+    _stratified(batch, val, n_val, rng)
     if len(batch.picks) < n:  # validation frames the rules left out: training frames instead, where they fit
         _train_picks(batch, train[~np.isin(train, batch.rows)], votes, n - len(batch.picks), rng)
     return sorted(batch.picks, key=lambda p: p.row)
@@ -268,21 +258,3 @@ def _train_picks(batch: _Batch, cands: np.ndarray, votes: Votes | None, k: int, 
     else:  # votes are per row of the whole train pool; cands keep its order
         keep = np.isin(batch.data.pool["train"], cands)
         _by_votes(batch, cands, Votes(votes.score[keep], [r for r, ok in zip(votes.reason, keep, strict=True) if ok]), k, "train", rng)
-
-
-def _to_short_blocks(batch: _Batch, data: QueryData, plan: ValPlan, k: int, rng: np.random.Generator) -> None:
-    """k validation frames, shared among the blocks in proportion to what each is short of (then
-    any left over stratified over the whole pool), one per time stratum within a block."""
-    assert data.pool is not None
-    pool = data.pool["val"]
-    blocks = block_of(pool, len(data.ids), len(plan.frames)) if len(plan.frames) > 1 else np.zeros(len(pool), int)
-    want = np.asarray(plan.frames, float)
-    share = np.floor(want / want.sum() * min(k, plan.short)).astype(int)
-    share[np.argsort(-(want / want.sum() * min(k, plan.short) - share))[:min(k, plan.short) - share.sum()]] += 1
-    for b, kb in enumerate(share):
-        reason = (f"validation: time block {b + 1} holds {plan.have[b]} labelled {plan.cls} of the {plan.needs} "
-                  "its target needs (a random frame of the block: keeps the threshold unbiased)")
-        _stratified(batch, pool[blocks == b], int(kb), rng, reason)
-    rest = k - sum(p.split == "val" for p in batch.picks)
-    if rest > 0:
-        _stratified(batch, np.setdiff1d(pool, batch.rows), rest, rng)

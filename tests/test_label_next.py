@@ -88,6 +88,7 @@ def test_proposals_name_only_unlabelled_train_val_frames_are_reproducible_and_sp
     out = capsys.readouterr().out
     assert "after study `car-test`" in out
     assert "labelled negatives per time block and needs 40 in each before the operating point may allow an error" in out
+    assert "the split's share" in out
     rows = _read(a)
     assert rows == _read(b)  # the same seed: the same batch
     assert rows != _read(c)
@@ -144,11 +145,10 @@ def test_nothing_to_propose_when_every_frame_is_labelled(query, capsys, tmp_path
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_after_a_search_validation_gets_what_the_operating_point_is_short_of(partial, query):
-    """A block allows a false positive (5 % target, 1 in reserve) only from 40 labelled negatives:
-    until then validation takes up to 3/4 of a batch, shared among the short blocks in
-    proportion, and a block that holds enough gets none."""
-    from autocrop.defaults import LABEL_VAL_MAX
+def test_the_validation_plan_counts_what_the_operating_point_is_short_of_per_block(partial, query):
+    """A block allows a false positive (5 % target, 1 in reserve) only from 40 labelled negatives;
+    the plan counts each block's, estimates the frames to label, and says so. Batches keep the
+    split's share of validation whether or not it is short (a larger share did worse: BENCHMARKS)."""
     from autocrop.labels import block_of
     from autocrop.proposals import Votes, propose, val_plan
 
@@ -173,14 +173,9 @@ def test_after_a_search_validation_gets_what_the_operating_point_is_short_of(par
     assert plan.have[0] >= 10 and plan.frames[0] == 0 and plan.frames[1] > 0 and plan.frames[2] > 0
     emb = embedding(more, baseline_layer(more))
     votes = Votes(np.full(len(more.pool["train"]), 0.5), ["even split"] * len(more.pool["train"]))
-    picks = propose(more, emb, 40, 0, votes, min_distance=0.0, min_gap=1)
-    val = np.array([p.row for p in picks if p.split == "val"])
-    assert len(val) == min(plan.short, round(40 * LABEL_VAL_MAX)) > round(40 * 0.25 / 0.75)
-    assert set(block_of(val, len(more.ids), 3)) == {1, 2}  # only the short blocks
-    assert all("time block" in p.reason for p in picks if p.split == "val")
-    # a cold start keeps the split's share: the heads need training frames first
-    cold = propose(more, emb, 40, 0, None, min_distance=0.0, min_gap=1)
-    assert sum(p.split == "val" for p in cold) == round(40 * 0.25 / 0.75)
+    for v in (votes, None):  # after a search and at a cold start
+        picks = propose(more, emb, 30, 0, v, min_distance=0.0, min_gap=1)
+        assert len(picks) == 30 and sum(p.split == "val" for p in picks) == round(30 * 0.25 / 0.75)
     # the balanced rule counts no errors per class: no plan
     more.cfg.search.operating_point.rule = "balanced"
     assert val_plan(more) is None
