@@ -79,8 +79,7 @@ def next_batch(data: QueryData, n: int, study_name: str, seed: int = 0, min_dist
     picks = propose(data, embedding(data, layer), n, seed, votes, min_distance, min_gap)
     plan = val_plan(data) if votes is not None else None
     if plan is not None and plan.short:
-        mode += (f"; {plan.describe()} (until then the threshold sits above each block's highest negative: "
-                 f"{sum(p.split == 'val' for p in picks)} of these are validation frames, the split's share)")
+        mode += f"; {plan.describe()}; {sum(p.split == 'val' for p in picks)} of these are validation frames, the split's share"
     return Batch(picks, mode)
 
 

@@ -205,9 +205,10 @@ class ValPlan:
     def describe(self) -> str:
         if not self.short:
             return ""
-        blocks = ", ".join(f"{h}" for h in self.have)
-        return (f"validation holds {blocks} labelled {self.cls} per time block and needs {self.needs} in each before the "
-                f"operating point may allow an error: about {self.short} more validation frames")
+        edge = "above each block's highest negative" if self.cls == "negatives" else "below each block's lowest positive"
+        return (f"validation holds {', '.join(map(str, self.have))} labelled {self.cls} per time block and needs {self.needs} "
+                f"in each before the operating point may allow an error: about {self.short} more validation frames "
+                f"(until then the threshold sits {edge})")
 
 
 def val_plan(data: QueryData) -> ValPlan | None:

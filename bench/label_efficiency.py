@@ -65,7 +65,7 @@ class Sim:
         self.full.store.extract([*self.space.layers, baseline_layer(self.full)], progress=False)
         self.trials, self.tmp, self.runs = trials, tmp, 0
         # the frames a method may pick; with val_all the validation block is labelled from the start
-        self.trainval = np.sort(self.full.splits["train"] if val_all else np.r_[self.full.splits["train"], self.full.splits["val"]])
+        self.pickable = np.sort(self.full.splits["train"] if val_all else np.r_[self.full.splits["train"], self.full.splits["val"]])
         self.fixed = np.r_[self.full.splits["test"], self.full.splits["val"] if val_all else []].astype(int)
 
     def data(self, known: np.ndarray) -> QueryData:
@@ -99,13 +99,13 @@ def run_query(sim: Sim, counts: list[int], seed: int) -> dict[str, list[dict]]:
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
     start = np.array([p.row for p in cold.proposals])
     while not sim.trainable(start):  # rare: the diverse start lacks a class in a block; add random frames
-        start = np.r_[start, rng.choice(np.setdiff1d(sim.trainval, start), 4, replace=False)]
+        start = np.r_[start, rng.choice(np.setdiff1d(sim.pickable, start), 4, replace=False)]
     out: dict[str, list[dict]] = {m: [] for m in METHODS}
     known = {m: start.copy() for m in METHODS}
     for i, count in enumerate(counts):
         for m in METHODS:
             if m == "even" and i > 0:
-                known[m] = sim.trainval[np.unique(np.linspace(0, len(sim.trainval) - 1, count).round().astype(int))]
+                known[m] = sim.pickable[np.unique(np.linspace(0, len(sim.pickable) - 1, count).round().astype(int))]
                 if not sim.trainable(known[m]):
                     known[m] = np.union1d(known[m], start)
             data = sim.data(known[m])
@@ -121,7 +121,7 @@ def run_query(sim: Sim, counts: list[int], seed: int) -> dict[str, list[dict]]:
                 batch = next_batch(data, more, study, seed, progress=False)
                 known[m] = np.union1d(known[m], [p.row for p in batch.proposals])
             elif m == "random":
-                known[m] = np.union1d(known[m], rng.choice(np.setdiff1d(sim.trainval, known[m]), more, replace=False))
+                known[m] = np.union1d(known[m], rng.choice(np.setdiff1d(sim.pickable, known[m]), more, replace=False))
     return out
 
 
@@ -161,7 +161,7 @@ def main() -> None:
             full, runs = [], {m: [] for m in METHODS}
             for seed in range(args.seeds):
                 sim.cfg.search.seed = seed
-                full.append(sim.search(sim.data(sim.trainval))[1])
+                full.append(sim.search(sim.data(sim.pickable))[1])
                 print(f"{q:>16} seed {seed} every label ({full[-1]['labels']}): test FN {full[-1]['test_fn']:.3f} "
                       f"FP {full[-1]['test_fp']:.3f}", flush=True)
                 for m, curve in run_query(sim, counts, seed).items():

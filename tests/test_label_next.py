@@ -176,6 +176,12 @@ def test_the_validation_plan_counts_what_the_operating_point_is_short_of_per_blo
     for v in (votes, None):  # after a search and at a cold start
         picks = propose(more, emb, 30, 0, v, min_distance=0.0, min_gap=1)
         assert len(picks) == 30 and sum(p.split == "val" for p in picks) == round(30 * 0.25 / 0.75)
+    # max_fn bounds the positives: their count per block, and the threshold's other side
+    more.cfg.search.operating_point.rule = "max_fn"
+    fn_plan = val_plan(more)
+    assert fn_plan.cls == "positives" and fn_plan.needs == 10
+    assert fn_plan.have == [int((more.y[more.splits["val"][more.blocks["val"] == b]] == 1).sum()) for b in range(3)]
+    assert "below each block's lowest positive" in fn_plan.describe() and "highest negative" not in fn_plan.describe()
     # the balanced rule counts no errors per class: no plan
     more.cfg.search.operating_point.rule = "balanced"
     assert val_plan(more) is None
