@@ -19,7 +19,7 @@ from autocrop.config import Config
 from autocrop.dataset import QueryData
 from autocrop.defaults import LABEL_MAX_HEADS, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
 from autocrop.errors import ConfigError
-from autocrop.proposals import Proposal, Votes, embedding, head_votes, propose
+from autocrop.proposals import Proposal, Votes, embedding, head_votes, propose, val_plan
 
 __all__ = ["Batch", "next_batch", "write_csv", "contact_sheet", "default_out"]
 
@@ -77,10 +77,9 @@ def next_batch(data: QueryData, n: int, study_name: str, seed: int = 0, min_dist
     data.store.extract([layer], progress=progress)
     votes, mode = (None, "cold start (--cold): chosen by diversity of the cached features") if cold else _votes(data, study_name, data.pool["train"])
     picks = propose(data, embedding(data, layer), n, seed, votes, min_distance, min_gap)
-    top = sum(p.reason.startswith("validation, high score") for p in picks)
-    if top:
-        mode += (f"; validation: {top} frames trial {votes.best} scores highest (where its threshold is), "
-                 f"{sum(p.split == 'val' for p in picks) - top} one per time stratum")
+    plan = val_plan(data) if votes is not None else None
+    if plan is not None and plan.short:
+        mode += f"; {plan.describe()}; {sum(p.split == 'val' for p in picks)} of these are validation frames, the split's share"
     return Batch(picks, mode)
 
 

@@ -12,12 +12,14 @@
   labels, samples a biased set and did worse than random frames in bench/label_efficiency.py).
 - **Cold start** (no search, or too few labels to train): the batch is chosen by diversity
   alone (k-centre: each pick is the frame farthest from everything labelled or picked).
-- **Validation frames** (the split's share of the batch) set the threshold. The search counts
-  the unlabelled ones too, each by its estimated class (`metrics.choose_threshold`), so they
-  need not be a fair sample; after a search half of them are the unlabelled frames the best
-  trial scores highest (where the threshold and its false positives are) and half are drawn
-  one per time stratum (what the estimate's fit of labels on scores needs across the scores).
-  At a cold start all are drawn by stratum.
+- **Validation frames** are never picked for difficulty: a validation set of hard frames would
+  set the threshold wrong. They are drawn one per time stratum of the validation block's
+  unlabelled frames, in proportion to the split's fractions. `val_plan` says what the operating
+  point is still short of there (label-next's first line): at a FP target of 5 % with one frame
+  in reserve, a block allows a false positive only from 40 labelled negatives, and until then
+  its threshold sits above the block's highest negative. Giving validation up to 3/4 of a batch
+  while it is short was measured (bench/label_efficiency.py, BENCHMARKS.md) and did worse than
+  the split's share: it starves the heads of training frames early.
 - Every batch: only unlabelled train and validation frames (never test), no two frames closer
   than `min_distance` in the embedding nor `min_gap` frames apart in time, reproducible for a seed.
 """
@@ -36,7 +38,7 @@ from autocrop.defaults import LABEL_DIMS, LABEL_EXPLORE, LABEL_GRID, LABEL_MIN_D
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
 
-__all__ = ["Proposal", "Votes", "embedding", "propose", "head_votes"]
+__all__ = ["Proposal", "Votes", "ValPlan", "embedding", "propose", "head_votes", "val_plan"]
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,6 @@ class Votes:
 
     score: np.ndarray
     reason: list[str]
-    val_margin: np.ndarray | None = None  # per row of the validation pool: the best head's score - threshold, in sds
-    best: int = -1  # that head's trial
 
 
 def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, dims: int = LABEL_DIMS) -> np.ndarray:
@@ -84,7 +84,7 @@ def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecor
 
     recs = list({r.number: r for r in [best, *records]}.values())
     outcomes = Evaluator(data, data.cfg).retrain_all(recs)
-    votes, best_margin, val_margin = [], None, None
+    votes, best_margin = [], None
     with torch.no_grad():
         for out in outcomes:
             x = torch.from_numpy(out.record.input.gather_windows(data.store, rows))[None]
@@ -94,9 +94,6 @@ def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecor
             if out.record.number == best.number:
                 spread = float(np.std(out.val_scores)) if out.val_scores is not None and len(out.val_scores) > 1 else 1.0
                 best_margin = (s - thr) / (spread or 1.0)
-                assert data.pool is not None
-                xv = torch.from_numpy(out.record.input.gather_windows(data.store, data.pool["val"]))[None]
-                val_margin = (out.head(xv)[0].numpy() - thr) / (spread or 1.0)
     v = np.mean(votes, axis=0)
     split = 1 - np.abs(2 * v - 1)  # 1: the heads split evenly; 0: they all agree
     near = np.clip(1 - np.abs(best_margin), 0, 1)  # 1: on the best head's threshold; 0: a spread or more away
@@ -105,7 +102,7 @@ def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecor
     reason = [f"{int(round(p * n))} of {n} heads say positive" if a >= b else
               f"trial {best.number}'s score {m:+.2f} sd from its threshold"
               for p, a, b, m in zip(v, split, near, best_margin, strict=True)]
-    return Votes(score, reason, val_margin, best.number)
+    return Votes(score, reason)
 
 
 class _Batch:
@@ -186,21 +183,55 @@ def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generat
     for stratum in np.array_split(np.sort(cands), min(k, len(cands))):
         for row in rng.permutation(stratum):
             if batch.fits(int(row)):
-                batch.add(int(row), "val", "validation: one frame per time stratum (spread over time and scores)", 0.0)
+                batch.add(int(row), "val", "validation: one frame per time stratum (keeps the threshold unbiased)", 0.0)
                 break
 
 
-def _val_by_score(batch: _Batch, cands: np.ndarray, votes: Votes, k: int) -> None:
-    """The unlabelled validation frames the best head scores highest: where the threshold and
-    its false positives are."""
-    assert votes.val_margin is not None
-    start = len(batch.picks)
-    for i in np.argsort(-votes.val_margin, kind="stable"):
-        if len(batch.picks) - start == k:
-            break
-        if batch.fits(int(cands[i])):
-            m = float(votes.val_margin[i])
-            batch.add(int(cands[i]), "val", f"validation, high score: trial {votes.best}'s score {m:+.2f} sd from its threshold", m)
+@dataclass(frozen=True)
+class ValPlan:
+    """What the operating point still needs from validation: per validation time block, the
+    labelled frames of the class its target bounds, how many it needs, and the estimated number
+    of frames to label to get there."""
+
+    cls: str  # "negatives" (max_fp) or "positives" (max_fn)
+    needs: int  # labelled frames of that class each block needs before the target allows an error
+    have: list[int]
+    frames: list[int]  # per block: frames to label (estimated from the block's class rate so far)
+
+    @property
+    def short(self) -> int:
+        return int(sum(self.frames))
+
+    def describe(self) -> str:
+        if not self.short:
+            return ""
+        edge = "above each block's highest negative" if self.cls == "negatives" else "below each block's lowest positive"
+        return (f"validation holds {', '.join(map(str, self.have))} labelled {self.cls} per time block and needs {self.needs} "
+                f"in each before the operating point may allow an error: about {self.short} more validation frames "
+                f"(until then the threshold sits {edge})")
+
+
+def val_plan(data: QueryData) -> ValPlan | None:
+    """The validation frames the operating point is short of, or None when its rule counts no
+    errors per class (`balanced`) or the target allows none however many frames there are."""
+    op = data.cfg.search.operating_point
+    if op.rule == "balanced" or op.target <= 0:
+        return None
+    assert data.pool is not None and data.blocks is not None
+    cls = 0 if op.rule == "max_fp" else 1
+    needs = int(np.ceil((op.reserve + 1) / op.target - 1e-9))  # floor(target * n) - reserve >= 1
+    n_blocks = data.cfg.split.blocks if op.per_block else 1
+    val = data.splits["val"]
+    lab = data.blocks["val"] if op.per_block else np.zeros(len(val), int)
+    pool = block_of(data.pool["val"], len(data.ids), n_blocks) if op.per_block else np.zeros(len(data.pool["val"]), int)
+    have, frames = [], []
+    for b in range(n_blocks):
+        y = data.y[val[lab == b]]
+        k = int((y == cls).sum())
+        rate = (k + 1) / (len(y) + 2)  # the block's class rate so far (Laplace), for the frames it takes to find the rest
+        have.append(k)
+        frames.append(min(int(np.ceil(max(needs - k, 0) / rate)), int((pool == b).sum())))
+    return ValPlan("negatives" if cls == 0 else "positives", needs, have, frames)
 
 
 def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Votes | None = None,
@@ -216,9 +247,7 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
     n_val = min(len(val), n - n_train)
     batch = _Batch(data, emb, min_distance, min_gap)
     _train_picks(batch, train, votes, n_train, rng)
-    if votes is not None and votes.val_margin is not None:
-        _val_by_score(batch, val, votes, n_val // 2)
-    _stratified(batch, val[~np.isin(val, batch.rows)], n_val - sum(p.split == "val" for p in batch.picks), rng)
+    _stratified(batch, val, n_val, rng)
     if len(batch.picks) < n:  # validation frames the rules left out: training frames instead, where they fit
         _train_picks(batch, train[~np.isin(train, batch.rows)], votes, n - len(batch.picks), rng)
     return sorted(batch.picks, key=lambda p: p.row)
