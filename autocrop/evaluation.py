@@ -20,6 +20,7 @@ from autocrop.dataset import QueryData
 from autocrop.defaults import BASELINE_L2, LEARNING_RATE, STACK_BYTES
 from autocrop.heads import BatchedHead, get_head, head_madds
 from autocrop.inputs import InputSpec
+from autocrop.labels import block_of
 from autocrop.metrics import evaluate
 from autocrop.records import TrialRecord
 from autocrop.selection import best_of
@@ -64,6 +65,10 @@ class Evaluator:
         self.ys = data.ys()
         self.infos = data.backbone.layers()
         self.channels = {n: i.channels for n, i in self.infos.items()}
+        op = cfg.search.operating_point
+        pool = data.pool["val"] if data.pool is not None and op.rule == "max_fp" else np.array([], int)
+        self.unlabelled_val = pool
+        self.unlabelled_blocks = block_of(pool, len(data.ids), cfg.split.blocks) if op.per_block and data.blocks else None
 
     def input_spec(self, spec: TrialSpec) -> InputSpec:
         """The cells a sampled spec reads on its layer(s), and its temporal window."""
@@ -83,8 +88,13 @@ class Evaluator:
         return Job(number, self.input_spec(spec), tuple(crop.as_list()), spec.head, dict(spec.hparams), trial_seed(self.cfg, number))
 
     def inputs(self, inp: InputSpec) -> dict[str, np.ndarray]:
-        """Per split, float32 [N, D] inputs gathered from the cache (windows within each split)."""
-        return {s: inp.gather_windows(self.data.store, rows) for s, rows in self.data.splits.items()}
+        """Per split, float32 [N, D] inputs gathered from the cache (windows within each split);
+        and `val_unlabelled`, the validation frames not labelled yet, where the operating point's
+        bound needs their scores (see `metrics.choose_threshold`)."""
+        out = {s: inp.gather_windows(self.data.store, rows) for s, rows in self.data.splits.items()}
+        if len(self.unlabelled_val):
+            out["val_unlabelled"] = inp.gather_windows(self.data.store, self.unlabelled_val)
+        return out
 
     def run(self, jobs: Sequence[Job], keep: bool = False) -> list[Outcome]:
         """Train every job, stacking those that can share a run; one outcome each, in order."""
@@ -99,7 +109,7 @@ class Evaluator:
         n_train = len(self.data.splits["train"])
         val_blocks = self.data.blocks["val"] if op.per_block and self.data.blocks else None
         widths = {i: int(np.prod(shapes[i])) for i in range(len(jobs))}
-        rows = sum(len(r) for r in self.data.splits.values())  # a run holds every split's inputs
+        rows = sum(len(r) for r in self.data.splits.values()) + len(self.unlabelled_val)  # a run holds every split's inputs
         for idx in (chunk for g in groups.values() for chunk in _chunks(g, widths, rows)):
             # inputs are gathered per run, so memory holds one run's inputs, not the whole batch's
             inputs = {inp: self.inputs(inp) for inp in dict.fromkeys(jobs[i].input for i in idx)}  # e.g. baselines share one
@@ -118,7 +128,8 @@ class Evaluator:
                     hparams={**head.hparams[k]},
                     input_shape=tuple(shape),
                     cost_madds=head_madds(job.head, shape, head.hparams[k], n_train),
-                    metrics=evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target, smoothing, val_blocks, op.reserve),
+                    metrics=evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target, smoothing, val_blocks, op.reserve,
+                                     self.unlabelled_blocks),
                     gather_elements=int(np.prod(shape)),
                     backbone_madds=max(self.data.backbone.prefix_madds()[lay] for lay in job.input.layers),
                     steps=steps,

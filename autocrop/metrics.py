@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
-__all__ = ["rates", "choose_threshold", "evaluate", "smooth_k_of_n", "events", "event_metrics"]
+PLATT_C = 10.0  # inverse L2 strength of the fit of labels on standardized scores (1: too strict on few labels; 1e4: FP over target)
+
+__all__ = ["rates", "choose_threshold", "class_probability", "estimated_rates", "evaluate", "smooth_k_of_n", "events", "event_metrics"]
 
 
 def rates(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
@@ -15,7 +18,8 @@ def rates(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
 
 
 def choose_threshold(scores: np.ndarray, y: np.ndarray, rule: str = "max_fp", target: float = 0.05,
-                     blocks: np.ndarray | None = None, reserve: int = 0) -> float:
+                     blocks: np.ndarray | None = None, reserve: int = 0, unlabelled: np.ndarray | None = None,
+                     unlabelled_blocks: np.ndarray | None = None) -> float:
     """Score threshold (predict positive when score >= it) on validation data.
 
     max_fp: fewest false negatives with FP rate <= target; max_fn: fewest false positives with
@@ -25,29 +29,82 @@ def choose_threshold(scores: np.ndarray, y: np.ndarray, rule: str = "max_fp", ta
     that a few passages of one block decide does not carry over to other footage. `reserve`
     keeps that many of each block's allowed error frames unused (a margin from the counts: it
     matters where a block allows few errors, and fades as blocks grow).
+
+    `unlabelled` (scores of the validation frames not labelled yet; their blocks in
+    `unlabelled_blocks`): for max_fp and max_fn, each counts as a fraction of a frame of each
+    class, its probability from `class_probability`. The rates are then estimates over the whole
+    validation block, not over its labelled frames alone: a few labelled negatives no longer
+    decide the threshold (above the highest of 4 random negatives is a 20 % FP rate), and
+    labels picked by score (label-next) do not bias it, since a fit of labels on scores is not
+    biased by choosing frames by score.
     """
-    fpr, tpr, thr = roc_curve(y, scores, drop_intermediate=False)
-    fnr = 1 - tpr
-    if rule in ("max_fp", "max_fn"):
-        cls = 0 if rule == "max_fp" else 1  # the class whose error rate is bounded
-        groups = [np.ones(len(y), bool)] if blocks is None else [blocks == b for b in np.unique(blocks)]
-        worst = np.zeros(len(thr))  # the largest error rate of any block, for ties
-        ok = np.ones(len(thr), bool)
-        for g in groups:
-            s = scores[g & (y == cls)]
-            if len(s) == 0:
-                continue
-            errors = _errors_at(s, thr, cls)
-            allowed = max(int(np.floor(target * len(s) + 1e-9)) - reserve, 0)
-            ok &= errors <= allowed
-            worst = np.maximum(worst, errors / len(s))
-        other = fnr if rule == "max_fp" else fpr
-        best = np.flatnonzero(ok)[np.lexsort((worst[ok], other[ok]))[0]]
-    elif rule == "balanced":
-        best = int(np.argmax(tpr - fpr))
-    else:
+    if rule == "balanced":
+        fpr, tpr, thr = roc_curve(y, scores, drop_intermediate=False)
+        return float(min(thr[int(np.argmax(tpr - fpr))], np.finfo(np.float32).max))
+    if rule not in ("max_fp", "max_fn"):
         raise ValueError(f"`rule` must be one of max_fp, max_fn, balanced, but got {rule!r}.")
+    cls = 0 if rule == "max_fp" else 1  # the class whose error rate is bounded
+    unl = np.zeros(0) if unlabelled is None else np.asarray(unlabelled, dtype=np.float64)
+    p = class_probability(scores, y, unl)
+    w = 1 - p if cls == 0 else p  # each unlabelled frame's share of the bounded class
+    thr = np.r_[np.inf, np.unique(np.r_[scores, unl])[::-1]]  # descending, as roc_curve: ties go to the higher threshold
+    if blocks is None or (len(unl) and unlabelled_blocks is None):
+        blocks, unlabelled_blocks = np.zeros(len(scores), int), np.zeros(len(unl), int)
+    ub = np.zeros(0, int) if unlabelled_blocks is None else unlabelled_blocks
+    worst = np.zeros(len(thr))  # the largest error rate of any block, for ties
+    ok = np.ones(len(thr), bool)
+    for b in np.union1d(blocks, ub):
+        s, su = scores[(blocks == b) & (y == cls)], unl[ub == b]
+        n = len(s) + float(w[ub == b].sum())
+        if n <= 0:
+            continue
+        errors = _errors_at(s, thr, cls) + _weighted_errors_at(su, w[ub == b], thr, cls)
+        ok &= errors <= max(int(np.floor(target * n + 1e-9)) - reserve, 0) + 1e-9
+        worst = np.maximum(worst, errors / n)
+    other = _rates(scores, y, unl, p, thr)[1 - cls]
+    best = np.flatnonzero(ok)[np.lexsort((worst[ok], other[ok]))[0]]
     return float(min(thr[best], np.finfo(np.float32).max))
+
+
+def class_probability(scores: np.ndarray, y: np.ndarray, unlabelled: np.ndarray) -> np.ndarray:
+    """P(positive | score) for each unlabelled score: a logistic fit of the labelled frames'
+    labels on their standardized scores (Platt scaling, L2-regularized so that a handful of
+    separable labels gives a finite slope); the Laplace share of positives when they hold one
+    class only."""
+    if not len(unlabelled):
+        return np.zeros(0)
+    k, n = int(y.sum()), len(y)
+    if k == 0 or k == n:
+        return np.full(len(unlabelled), (k + 1) / (n + 2))
+    mu, sd = float(scores.mean()), float(scores.std()) or 1.0
+    fit = LogisticRegression(C=PLATT_C).fit(((scores - mu) / sd)[:, None], y)
+    return fit.predict_proba(((unlabelled - mu) / sd)[:, None])[:, 1]
+
+
+def _weighted_errors_at(s: np.ndarray, w: np.ndarray, thresholds: np.ndarray, cls: int) -> np.ndarray:
+    """`_errors_at` with a weight per frame: the weight of those at or above each threshold (cls
+    0), or below it (cls 1)."""
+    order = np.argsort(s)
+    cum = np.r_[0.0, np.cumsum(w[order])]
+    below = cum[np.searchsorted(s[order], thresholds, side="left")]
+    return cum[-1] - below if cls == 0 else below
+
+
+def _rates(scores: np.ndarray, y: np.ndarray, unlabelled: np.ndarray, p: np.ndarray,
+           thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(FP rate, FN rate) at each threshold over labelled and unlabelled frames, each unlabelled
+    one a fraction p of a positive and 1 - p of a negative."""
+    neg, pos = scores[y == 0], scores[y == 1]
+    fp = _errors_at(neg, thresholds, 0) + _weighted_errors_at(unlabelled, 1 - p, thresholds, 0)
+    fn = _errors_at(pos, thresholds, 1) + _weighted_errors_at(unlabelled, p, thresholds, 1)
+    return fp / max(len(neg) + float((1 - p).sum()), 1e-12), fn / max(len(pos) + float(p.sum()), 1e-12)
+
+
+def estimated_rates(scores: np.ndarray, y: np.ndarray, unlabelled: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(FP rate, FN rate) at `threshold` over the whole validation block: labelled frames by
+    their labels, unlabelled ones by `class_probability`."""
+    fp, fn = _rates(scores, y, unlabelled, class_probability(scores, y, unlabelled), np.array([threshold]))
+    return float(fp[0]), float(fn[0])
 
 
 def _errors_at(s: np.ndarray, thresholds: np.ndarray, cls: int) -> np.ndarray:
@@ -59,14 +116,20 @@ def _errors_at(s: np.ndarray, thresholds: np.ndarray, cls: int) -> np.ndarray:
 
 def evaluate(
     scores: dict[str, np.ndarray], ys: dict[str, np.ndarray], rule: str, target: float, smoothing: tuple[int, int] = (1, 1),
-    val_blocks: np.ndarray | None = None, reserve: int = 0,
+    val_blocks: np.ndarray | None = None, reserve: int = 0, unlabelled_blocks: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Threshold on `val` (the target held in each of `val_blocks`, when given), then frame
     FP/FN/accuracy/AUC for every split in `scores`, and on val/test the event metrics after k-of-n
-    smoothing (`smooth_fp`, `smooth_fn`, `event_*`)."""
-    threshold = choose_threshold(scores["val"], ys["val"], rule, target, val_blocks, reserve)
+    smoothing (`smooth_fp`, `smooth_fn`, `event_*`). `scores["val_unlabelled"]`, when given, are
+    the unlabelled validation frames' (see `choose_threshold`): val FP and FN are then the
+    estimates over the whole validation block (`estimated_rates`)."""
+    unl = scores.get("val_unlabelled")
+    unl = None if unl is None or not len(unl) else unl
+    threshold = choose_threshold(scores["val"], ys["val"], rule, target, val_blocks, reserve, unl, unlabelled_blocks)
     out: dict[str, float] = {"threshold": threshold}
     for split, s in scores.items():
+        if split == "val_unlabelled":
+            continue
         y = ys[split]
         pred = (s >= threshold).astype(int)
         fp, fn = rates(y, pred)
@@ -77,6 +140,8 @@ def evaluate(
             smooth = smooth_k_of_n(pred, *smoothing)
             out[f"{split}_smooth_fp"], out[f"{split}_smooth_fn"] = rates(y, smooth)
             out |= {f"{split}_{k}": v for k, v in event_metrics(y, smooth).items()}
+    if unl is not None and rule != "balanced":
+        out["val_fp"], out["val_fn"] = estimated_rates(scores["val"], ys["val"], unl, threshold)
     return out
 
 
