@@ -66,7 +66,7 @@ class Evaluator:
         self.infos = data.backbone.layers()
         self.channels = {n: i.channels for n, i in self.infos.items()}
         op = cfg.search.operating_point
-        pool = data.pool["val"] if data.pool is not None and op.rule == "max_fp" else np.array([], int)
+        pool = data.pool["val"] if data.pool is not None and op.rule != "balanced" else np.array([], int)
         self.unlabelled_val = pool
         self.unlabelled_blocks = block_of(pool, len(data.ids), cfg.split.blocks) if op.per_block and data.blocks else None
 

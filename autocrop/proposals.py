@@ -14,12 +14,13 @@
   alone (k-centre: each pick is the frame farthest from everything labelled or picked).
 - **Validation frames** are never picked for difficulty: a validation set of hard frames would
   set the threshold wrong. They are drawn one per time stratum of the validation block's
-  unlabelled frames, in proportion to the split's fractions. `val_plan` says what the operating
-  point is still short of there (label-next's first line): at a FP target of 5 % with one frame
-  in reserve, a block allows a false positive only from 40 labelled negatives, and until then
-  its threshold sits above the block's highest negative. Giving validation up to 3/4 of a batch
-  while it is short was measured (bench/label_efficiency.py, BENCHMARKS.md) and did worse than
-  the split's share: it starves the heads of training frames early.
+  unlabelled frames, in proportion to the split's fractions: the threshold is estimated from
+  them, with the unlabelled frames counted by their class probability (`metrics.choose_threshold`),
+  and a fit of labels on scores wants labelled frames spread over the scores. `val_plan` says
+  when a validation block lacks a labelled frame of either class (label-next's first line):
+  until it holds one of each, its threshold counts its labelled frames alone. Giving validation
+  up to 3/4 of a batch was measured (bench/label_efficiency.py, BENCHMARKS.md) and did worse
+  than the split's share: it starves the heads of training frames early.
 - Every batch: only unlabelled train and validation frames (never test), no two frames closer
   than `min_distance` in the embedding nor `min_gap` frames apart in time, reproducible for a seed.
 """
@@ -189,14 +190,16 @@ def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generat
 
 @dataclass(frozen=True)
 class ValPlan:
-    """What the operating point still needs from validation: per validation time block, the
-    labelled frames of the class its target bounds, how many it needs, and the estimated number
-    of frames to label to get there."""
+    """What the operating point still needs from validation: per validation time block, its
+    labelled negatives and positives, and the estimated number of frames to label until it holds
+    one of each. From then on the block's threshold is estimated over all its frames, the
+    unlabelled ones counted by their class probability (`metrics.choose_threshold`); until then
+    it counts the block's labelled frames alone."""
 
-    cls: str  # "negatives" (max_fp) or "positives" (max_fn)
-    needs: int  # labelled frames of that class each block needs before the target allows an error
-    have: list[int]
-    frames: list[int]  # per block: frames to label (estimated from the block's class rate so far)
+    edge: str  # where such a block's threshold sits: "above its highest negative" (max_fp) or "below its lowest positive"
+    negatives: list[int]
+    positives: list[int]
+    frames: list[int]
 
     @property
     def short(self) -> int:
@@ -205,33 +208,35 @@ class ValPlan:
     def describe(self) -> str:
         if not self.short:
             return ""
-        edge = "above each block's highest negative" if self.cls == "negatives" else "below each block's lowest positive"
-        return (f"validation holds {', '.join(map(str, self.have))} labelled {self.cls} per time block and needs {self.needs} "
-                f"in each before the operating point may allow an error: about {self.short} more validation frames "
-                f"(until then the threshold sits {edge})")
+        lacking = [f"{b + 1} (no labelled {'negative' if not n else 'positive'})" if bool(n) != bool(p) else f"{b + 1} (none labelled)"
+                   for b, (n, p) in enumerate(zip(self.negatives, self.positives, strict=True)) if not (n and p)]
+        return (f"validation time block{'s' if len(lacking) > 1 else ''} {', '.join(lacking)} of {len(self.frames)} need a labelled "
+                f"frame of each class before the threshold can be estimated over the whole block: about {self.short} more "
+                f"validation frames (until then it counts the labelled frames alone and sits {self.edge})")
 
 
 def val_plan(data: QueryData) -> ValPlan | None:
     """The validation frames the operating point is short of, or None when its rule counts no
-    errors per class (`balanced`) or the target allows none however many frames there are."""
+    errors per class (`balanced`)."""
     op = data.cfg.search.operating_point
-    if op.rule == "balanced" or op.target <= 0:
+    if op.rule == "balanced":
         return None
     assert data.pool is not None and data.blocks is not None
-    cls = 0 if op.rule == "max_fp" else 1
-    needs = int(np.ceil((op.reserve + 1) / op.target - 1e-9))  # floor(target * n) - reserve >= 1
     n_blocks = data.cfg.split.blocks if op.per_block else 1
     val = data.splits["val"]
     lab = data.blocks["val"] if op.per_block else np.zeros(len(val), int)
     pool = block_of(data.pool["val"], len(data.ids), n_blocks) if op.per_block else np.zeros(len(data.pool["val"]), int)
-    have, frames = [], []
+    y = data.y[val]
+    rate = (int(y.sum()) + 1) / (len(y) + 2)  # validation's positive rate so far (Laplace), for the frames it takes to find one
+    negatives, positives, frames = [], [], []
     for b in range(n_blocks):
-        y = data.y[val[lab == b]]
-        k = int((y == cls).sum())
-        rate = (k + 1) / (len(y) + 2)  # the block's class rate so far (Laplace), for the frames it takes to find the rest
-        have.append(k)
-        frames.append(min(int(np.ceil(max(needs - k, 0) / rate)), int((pool == b).sum())))
-    return ValPlan("negatives" if cls == 0 else "positives", needs, have, frames)
+        k_pos, k_neg = int((y[lab == b] == 1).sum()), int((y[lab == b] == 0).sum())
+        need = (0 if k_pos else np.ceil(1 / rate)) + (0 if k_neg else np.ceil(1 / (1 - rate)))
+        negatives.append(k_neg)
+        positives.append(k_pos)
+        frames.append(min(int(need), int((pool == b).sum())))
+    edge = "above its highest negative" if op.rule == "max_fp" else "below its lowest positive"
+    return ValPlan(edge, negatives, positives, frames)
 
 
 def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Votes | None = None,

@@ -87,8 +87,7 @@ def test_proposals_name_only_unlabelled_train_val_frames_are_reproducible_and_sp
                      "--min-distance", "0.3"]) == 0
     out = capsys.readouterr().out
     assert "after study `car-test`" in out
-    assert "labelled negatives per time block and needs 40 in each before the operating point may allow an error" in out
-    assert "the split's share" in out
+    assert "before the threshold can be estimated" not in out  # every validation block holds labelled frames of both classes
     rows = _read(a)
     assert rows == _read(b)  # the same seed: the same batch
     assert rows != _read(c)
@@ -145,43 +144,40 @@ def test_nothing_to_propose_when_every_frame_is_labelled(query, capsys, tmp_path
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_the_validation_plan_counts_what_the_operating_point_is_short_of_per_block(partial, query):
-    """A block allows a false positive (5 % target, 1 in reserve) only from 40 labelled negatives;
-    the plan counts each block's, estimates the frames to label, and says so. Batches keep the
-    split's share of validation whether or not it is short (a larger share did worse: BENCHMARKS)."""
+def test_the_validation_plan_names_the_blocks_that_lack_a_labelled_frame_of_either_class(partial, query):
+    """A validation block's threshold is estimated over all its frames once it holds a labelled
+    frame of each class; the plan names the blocks that do not, estimates the frames to label,
+    and says so. Batches keep the split's share of validation either way (a larger share did
+    worse: BENCHMARKS)."""
     from autocrop.labels import block_of
     from autocrop.proposals import Votes, propose, val_plan
 
     cfg, _labels, _truth = partial
     data = prepare(load_config(cfg))
-    plan = val_plan(data)
-    assert plan is not None and plan.cls == "negatives" and plan.needs == 40
     lab = data.blocks["val"]
-    assert plan.have == [int((data.y[data.splits["val"][lab == b]] == 0).sum()) for b in range(3)]
     pool_blocks = block_of(data.pool["val"], len(data.ids), 3)
-    assert all(0 < f <= (pool_blocks == b).sum() for b, f in enumerate(plan.frames)) and "more validation frames" in plan.describe()
-    # a 20 % target needs 10 negatives a block (this small query's blocks hold 14 or so); fill
-    # block 0 of validation from the full labels: it holds enough, the others do not
-    data.cfg.search.operating_point.target = 0.2
-    assert val_plan(data).needs == 10
-    full = prepare(load_config(query))
     y = data.y.copy()
-    block0 = data.pool["val"][pool_blocks == 0]
-    y[block0] = full.y[block0]
-    more = data.with_labels(y)
-    plan = val_plan(more)
-    assert plan.have[0] >= 10 and plan.frames[0] == 0 and plan.frames[1] > 0 and plan.frames[2] > 0
-    emb = embedding(more, baseline_layer(more))
-    votes = Votes(np.full(len(more.pool["train"]), 0.5), ["even split"] * len(more.pool["train"]))
+    for b in (1, 2):  # blocks 2 and 3 lose their labelled positives, block 3 its labelled frames altogether
+        rows = data.splits["val"][lab == b]
+        y[rows[(data.y[rows] == 1) | (b == 2)]] = UNLABELLED
+    short = data.with_labels(y)
+    plan = val_plan(short)
+    assert plan is not None and plan.positives[1:] == [0, 0] and plan.negatives[2] == 0 and plan.negatives[1] > 0
+    assert plan.positives[0] > 0 and plan.negatives[0] > 0 and plan.frames[0] == 0
+    assert 0 < plan.frames[1] < plan.frames[2] <= (pool_blocks == 2).sum()
+    text = plan.describe()
+    assert "blocks 2 (no labelled positive), 3 (none labelled) of 3" in text and "above its highest negative" in text
+    emb = embedding(short, baseline_layer(short))
+    votes = Votes(np.full(len(short.pool["train"]), 0.5), ["even split"] * len(short.pool["train"]))
     for v in (votes, None):  # after a search and at a cold start
-        picks = propose(more, emb, 30, 0, v, min_distance=0.0, min_gap=1)
+        picks = propose(short, emb, 30, 0, v, min_distance=0.0, min_gap=1)
         assert len(picks) == 30 and sum(p.split == "val" for p in picks) == round(30 * 0.25 / 0.75)
-    # max_fn bounds the positives: their count per block, and the threshold's other side
-    more.cfg.search.operating_point.rule = "max_fn"
-    fn_plan = val_plan(more)
-    assert fn_plan.cls == "positives" and fn_plan.needs == 10
-    assert fn_plan.have == [int((more.y[more.splits["val"][more.blocks["val"] == b]] == 1).sum()) for b in range(3)]
-    assert "below each block's lowest positive" in fn_plan.describe() and "highest negative" not in fn_plan.describe()
+    # every block with a labelled frame of each class: nothing short, nothing said
+    full_plan = val_plan(data)
+    assert all(full_plan.positives) and all(full_plan.negatives) and full_plan.short == 0 and full_plan.describe() == ""
+    # max_fn: the threshold's other side
+    short.cfg.search.operating_point.rule = "max_fn"
+    assert "below its lowest positive" in val_plan(short).describe()
     # the balanced rule counts no errors per class: no plan
-    more.cfg.search.operating_point.rule = "balanced"
-    assert val_plan(more) is None
+    short.cfg.search.operating_point.rule = "balanced"
+    assert val_plan(short) is None
