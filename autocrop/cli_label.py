@@ -17,9 +17,10 @@ how a query gets its labels:
   # ... label, append, search again (a new study: the labels changed)
 
 Frames without a label (no row, or an empty `label` cell) are unlabelled: search trains and scores
-only on labelled frames of each split, and label-next proposes only unlabelled frames of the train
-and validation blocks, never test. Validation frames are drawn one per time stratum, not for
-difficulty, so that the threshold set on them stays unbiased.
+only on labelled frames of each split, except that its threshold counts every validation frame,
+the unlabelled ones by their estimated class; label-next proposes only unlabelled frames of the
+train and validation blocks, never test. Validation frames are drawn one per time stratum, not for
+difficulty, so that the fit behind that estimate sees frames of every score.
 """
 
 
