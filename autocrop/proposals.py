@@ -184,7 +184,7 @@ def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generat
     for stratum in np.array_split(np.sort(cands), min(k, len(cands))):
         for row in rng.permutation(stratum):
             if batch.fits(int(row)):
-                batch.add(int(row), "val", "validation: one frame per time stratum (keeps the threshold unbiased)", 0.0)
+                batch.add(int(row), "val", "validation: one frame per time stratum (spread over time and scores, as the threshold's estimate needs)", 0.0)
                 break
 
 
