@@ -6,21 +6,22 @@
   de-duplication threshold are in those units.
 - **After a search** (`head_votes`): the heads of the study's Pareto trials (then its next best by
   val FN, up to `LABEL_MAX_HEADS`) are trained again on the labels as they are now and vote on
-  every unlabelled frame. A frame scores by how evenly
-  they split, and by how close the best trial's score lies to its threshold. The top scorers fill
-  half of the training picks; k-centre diversity the other half (uncertainty alone, from few
-  labels, samples a biased set and did worse than random frames in bench/label_efficiency.py).
-- **Cold start** (no search, or too few labels to train): the batch is chosen by diversity
-  alone (k-centre: each pick is the frame farthest from everything labelled or picked).
+  every unlabelled frame. A frame scores by how evenly they split, and by how close the best
+  trial's score lies to its threshold. The top scorers fill half of the training picks; typical
+  frames (below) the other half (uncertainty alone, from few labels, samples a biased set).
+- **Cold start** (no search, or too few labels to train): typicality alone (TypiClust, Hacohen
+  et al., "Active learning on a budget", 2022): the densest frame of each of the largest groups
+  of similar frames that hold no labelled training frame. At a few dozen labels, representative
+  frames train better heads than the outliers k-centre picks (bench/label_efficiency.py).
+  Coverage counts labelled *training* frames only: test labels never train a head.
 - **Validation frames** are never picked for difficulty: a validation set of hard frames would
   set the threshold wrong. They are drawn one per time stratum of the validation block's
   unlabelled frames, in proportion to the split's fractions: the threshold is estimated from
   them, with the unlabelled frames counted by their class probability (`metrics.choose_threshold`),
   and a fit of labels on scores wants labelled frames spread over the scores. `val_plan` says
   when a validation block lacks a labelled frame of either class (label-next's first line):
-  until it holds one of each, its threshold counts its labelled frames alone. Giving validation
-  up to 3/4 of a batch was measured (bench/label_efficiency.py, BENCHMARKS.md) and did worse
-  than the split's share: it starves the heads of training frames early.
+  until it holds one of each, its threshold counts its labelled frames alone. A larger share
+  for validation did worse (BENCHMARKS.md): it starves the heads of training frames early.
 - Every batch: only unlabelled train and validation frames (never test), no two frames closer
   than `min_distance` in the embedding nor `min_gap` frames apart in time, reproducible for a seed.
 """
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from autocrop.dataset import QueryData
-from autocrop.defaults import LABEL_DIMS, LABEL_EXPLORE, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
+from autocrop.defaults import LABEL_DIMS, LABEL_EXPLORE, LABEL_GRID, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
 
@@ -48,7 +49,7 @@ class Proposal:
     row: int  # the feature store's row
     split: str  # train or val
     reason: str
-    score: float  # higher: more worth labelling (disagreement, or distance for diversity picks)
+    score: float  # higher: more worth labelling (disagreement; distance for diversity picks; density for typical ones)
 
 
 @dataclass(frozen=True)
@@ -139,9 +140,8 @@ def _nearest(emb: np.ndarray, cands: np.ndarray, anchors: np.ndarray) -> np.ndar
 
 
 def _diverse(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.random.Generator) -> None:
-    """k-centre: pick, k times, the candidate farthest from everything labelled or picked."""
-    labelled = np.flatnonzero(batch.data.y >= 0)
-    near = _nearest(batch.emb, cands, np.r_[labelled, batch.rows].astype(int))
+    """k-centre: pick, k times, the candidate farthest from every labelled frame of `split` and every pick."""
+    near = _nearest(batch.emb, cands, np.r_[batch.data.splits[split], batch.rows].astype(int))
     left = np.ones(len(cands), bool)
     start = len(batch.picks)
     while len(batch.picks) - start < k:
@@ -155,10 +155,44 @@ def _diverse(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.rando
         left[i] = False
         if not batch.fits(int(cands[i])):
             continue
-        batch.add(int(cands[i]), split, f"diverse: {near[i]:.2f} from the nearest labelled or proposed frame", near[i] if np.isfinite(near[i]) else 0.0)
+        batch.add(int(cands[i]), split, f"diverse: {near[i]:.2f} from the nearest labelled {split} or proposed frame", near[i] if np.isfinite(near[i]) else 0.0)
         d = np.sqrt(((batch.emb[cands] - batch.emb[cands[i]]) ** 2).sum(1))
         near = np.minimum(near, d)
         left &= np.abs(cands - cands[i]) >= batch.min_gap
+
+
+def _typical(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.random.Generator) -> None:
+    """TypiClust: k-means the candidates and the split's labelled frames into k clusters more than
+    there are labelled frames; from each cluster without a labelled or picked frame, largest first,
+    the densest candidate (least mean distance to its nearest cluster mates). k-centre fills what
+    the rules leave."""
+    from sklearn.cluster import KMeans
+    from sklearn.neighbors import NearestNeighbors
+
+    rows = np.r_[cands, batch.data.splits[split], batch.rows].astype(int)
+    covered = np.r_[np.zeros(len(cands), bool), np.ones(len(rows) - len(cands), bool)]
+    n_clusters = min(len(rows), len(rows) - len(cands) + k)
+    if n_clusters < 2:
+        return _diverse(batch, cands, k, split, rng)
+    z = batch.emb[rows]
+    cluster = KMeans(n_clusters, n_init=1, random_state=int(rng.integers(2**31))).fit_predict(z)
+    sizes = np.bincount(cluster, minlength=n_clusters)
+    taken = np.bincount(cluster[covered], minlength=n_clusters) > 0
+    start = len(batch.picks)
+    for c in sorted(np.flatnonzero(~taken & (sizes >= 2)), key=lambda c: (-sizes[c], c)):
+        if len(batch.picks) - start == k:
+            return
+        members = np.flatnonzero(cluster == c)
+        nn = min(LABEL_TYPICAL_NEIGHBOURS, len(members) - 1)
+        dist, _ = NearestNeighbors(n_neighbors=nn + 1).fit(z[members]).kneighbors(z[members])
+        density = 1 / (dist[:, 1:].mean(1) + 1e-8)
+        for j in np.argsort(-density, kind="stable"):
+            if members[j] < len(cands) and batch.fits(int(cands[members[j]])):
+                batch.add(int(cands[members[j]]), split, f"typical: the densest frame of an unlabelled cluster of {sizes[c]} similar frames",
+                          float(density[j]))
+                break
+    if (rest := k - (len(batch.picks) - start)) > 0:
+        _diverse(batch, np.setdiff1d(cands, batch.rows), rest, split, rng)
 
 
 def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str, rng: np.random.Generator) -> None:
@@ -174,7 +208,7 @@ def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str
             batch.add(int(cands[i]), split, votes.reason[i], score[i])
     rest = k - (len(batch.picks) - start)
     if rest > 0:
-        _diverse(batch, np.setdiff1d(cands, batch.rows), rest, split, rng)
+        _typical(batch, np.setdiff1d(cands, batch.rows), rest, split, rng)
 
 
 def _stratified(batch: _Batch, cands: np.ndarray, k: int, rng: np.random.Generator) -> None:
@@ -260,7 +294,7 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
 
 def _train_picks(batch: _Batch, cands: np.ndarray, votes: Votes | None, k: int, rng: np.random.Generator) -> None:
     if votes is None:
-        _diverse(batch, cands, k, "train", rng)
+        _typical(batch, cands, k, "train", rng)
     else:  # votes are per row of the whole train pool; cands keep its order
         keep = np.isin(batch.data.pool["train"], cands)
         _by_votes(batch, cands, Votes(votes.score[keep], [r for r, ok in zip(votes.reason, keep, strict=True) if ok]), k, "train", rng)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--write BENCHMARKS.md]
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
-from the same seed set (label-next's cold start: the most diverse train and validation frames),
+from the same seed set (label-next's cold start: typical training frames, stratified validation frames),
 then, per label count, runs the default search on what is labelled (fixed budget, linear heads,
 no MLflow) and judges its pick (made on validation at the operating point) on the test block,
 which is always fully labelled. Each seed repeats all of it (cold start, random draws, search
@@ -98,7 +98,7 @@ def run_query(sim: Sim, counts: list[int], seed: int) -> dict[str, list[dict]]:
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
     start = np.array([p.row for p in cold.proposals])
-    while not sim.trainable(start):  # rare: the diverse start lacks a class in a block; add random frames
+    while not sim.trainable(start):  # rare: the cold start lacks a class in a block; add random frames
         start = np.r_[start, rng.choice(np.setdiff1d(sim.pickable, start), 4, replace=False)]
     out: dict[str, list[dict]] = {m: [] for m in METHODS}
     known = {m: start.copy() for m in METHODS}

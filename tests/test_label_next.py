@@ -62,7 +62,7 @@ def test_partial_labels_train_and_score_only_labelled_frames_and_splits_stay_put
     assert part.labelled == len(full.ids[::4]) and "not labelled yet" in part.describe()
 
 
-def test_cold_start_proposes_diverse_unlabelled_train_and_val_frames(tmp_path, query, shared_cache, capsys):
+def test_cold_start_proposes_unlabelled_train_and_val_frames(tmp_path, query, shared_cache, capsys):
     cfg, labels = _csv_query(tmp_path, shared_cache, {}, [])
     labels.unlink()  # no labels at all yet: the CSV does not even exist
     out = tmp_path / "next.csv"
@@ -181,3 +181,28 @@ def test_the_validation_plan_names_the_blocks_that_lack_a_labelled_frame_of_eith
     # the balanced rule counts no errors per class: no plan
     short.cfg.search.operating_point.rule = "balanced"
     assert val_plan(short) is None
+
+
+def test_a_cold_start_picks_typical_frames_of_the_largest_groups_not_outliers_nor_near_test(query):
+    """Typicality (TypiClust): at a cold start the training picks are the densest frames of the
+    largest groups of similar frames, one per group, never the odd frame out; labelled test frames
+    are not coverage (they can never train a head)."""
+    from autocrop.proposals import propose
+
+    data = prepare(load_config(query))
+    y = data.y.copy()
+    y[np.r_[data.splits["train"], data.splits["val"]]] = UNLABELLED
+    data = data.with_labels(y)  # test labelled, nothing else: a cold start
+    rng = np.random.default_rng(0)
+    train = data.pool["train"]
+    centres = np.eye(8, dtype=np.float32)[:3] * 2  # groups A, B, C, 2 apart
+    group = np.full(len(data.ids), 0)
+    group[train] = rng.choice(3, len(train), p=[0.6, 0.3, 0.1])
+    odd = rng.choice(train, 5, replace=False)
+    emb = centres[group] + rng.normal(0, 0.05, (len(data.ids), 8)).astype(np.float32)
+    emb[odd] = np.eye(8, dtype=np.float32)[3:] * 4  # five odd frames, each far from everything
+    group[odd] = -1
+    picks = propose(data, emb, 4, 0, None, min_distance=0.0, min_gap=1)
+    train_picks = [p.row for p in picks if p.split == "train"]
+    assert len(train_picks) == 3 and all(p.reason.startswith("typical") for p in picks if p.split == "train")
+    assert sorted(group[train_picks]) == [0, 1, 2]  # one per group, the test frames' group A included; no odd frame
