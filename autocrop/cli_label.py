@@ -33,7 +33,7 @@ def add_label_command(sub) -> None:
     c.add_argument("--n", type=int, default=50, help="frames to propose (default 50)")
     c.add_argument("--study", help="the search whose heads vote (default: the config's name); none yet: a cold start")
     c.add_argument("--out", help="CSV to write (default: <study>-label-next.csv beside the config); the sheet goes beside it as .png")
-    c.add_argument("--seed", type=int, default=0, help="tie-breaks, the first cold-start frame and the validation draws (default 0)")
+    c.add_argument("--seed", type=int, default=0, help="tie-breaks, the clustering behind typical picks and the validation draws (default 0)")
     c.add_argument("--cold", action="store_true", help="ignore any search: choose typical frames of the cached features alone")
     c.add_argument("--min-distance", type=float, default=LABEL_MIN_DISTANCE,
                    help=f"no two proposals closer than this in feature space, in units of the median distance "
