@@ -11,8 +11,8 @@
   frames (below) the other half (uncertainty alone, from few labels, samples a biased set).
 - **Cold start** (no search, or too few labels to train): typicality alone (TypiClust, Hacohen
   et al., "Active learning on a budget", 2022): the densest frame of each of the largest groups
-  of similar frames that hold no labelled training frame. At a few dozen labels, representative
-  frames train better heads than the outliers k-centre picks (bench/label_efficiency.py).
+  of similar frames that hold no labelled training frame. Over bench/label_efficiency.py's
+  queries it did better than k-centre, which picks outliers (BENCHMARKS.md).
   Coverage counts labelled *training* frames only: test labels never train a head.
 - **Validation frames** are never picked for difficulty: a validation set of hard frames would
   set the threshold wrong. They are drawn one per time stratum of the validation block's
