@@ -197,7 +197,7 @@ def _typical(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.rando
 
 def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str, rng: np.random.Generator) -> None:
     """The highest-scoring candidates that keep the batch's rules, for all but `LABEL_EXPLORE` of
-    the batch; diversity fills what is left."""
+    the batch; typical frames fill what is left."""
     score = votes.score
     order = np.lexsort((rng.permutation(len(cands)), -score))  # ties broken by the seed
     start, exploit = len(batch.picks), k - int(round(k * LABEL_EXPLORE))
