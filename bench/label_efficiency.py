@@ -34,6 +34,7 @@ one head and its threshold.
 from __future__ import annotations
 
 import argparse
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -156,6 +157,22 @@ def reached(curve: list[dict], ref: dict, target: float, judge: str = "test") ->
     return None
 
 
+def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test", other: str = "random") -> str:
+    """Proposals against `other`, seed by seed and count by count (past the shared cold start):
+    in how many of those cells proposals' test FN is lower, equal, higher; the mean difference;
+    and a Wilcoxon signed-rank test's p (two-sided; ties dropped). One search on few labels is
+    noisy, so this says more than a curve of means does about whether a difference is real."""
+    from scipy.stats import wilcoxon
+
+    d = np.array([a[f"{judge}_fn"] - b[f"{judge}_fn"]
+                  for runs in per_query.values() for pa, pb in zip(runs["proposals"], runs[other], strict=True)
+                  for a, b in zip(pa[1:], pb[1:], strict=True)])
+    lower, equal = int((d < -1e-9).sum()), int((np.abs(d) <= 1e-9).sum())
+    p = wilcoxon(d[np.abs(d) > 1e-9]).pvalue if len(d) - equal > 0 else float("nan")
+    return (f"proposals vs {other} ({'search' if judge == 'test' else 'fixed input'}): test FN lower in {lower}, equal in {equal}, "
+            f"higher in {len(d) - lower - equal} of {len(d)} (query, seed, count) cells; mean difference {d.mean():+.3f}; Wilcoxon p = {p:.2g}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="car,right-near,far-band", help="query names (file stems of the suite)")
@@ -165,11 +182,20 @@ def main() -> None:
     ap.add_argument("--val", choices=("share", "all"), default="share",
                     help="share: methods pick validation frames too (counts are train + validation labels); "
                          "all: the validation block is labelled from the start and counts are training labels")
+    ap.add_argument("--from-log", nargs="+", type=Path, metavar="LOG",
+                    help="no runs: the tables and plot from the printed output of earlier runs with the same options "
+                         "(one log per group of queries; the bench is deterministic for a seed)")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
+    runs, fulls, targets = from_logs(args.from_log) if args.from_log else measure(args)
+    report(runs, fulls, targets, args)
+
+
+def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
+    """Per query: each method's curve per seed, the every-label runs, the FP target."""
     counts = [int(c) for c in args.counts.split(",")]
     paths = [p for p in queries() if p.stem in args.only.split(",")]
-    results, refs, targets = {}, {}, {}
+    per_query, fulls, targets = {}, {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
             sim = Sim(path, args.trials, Path(tmp), args.val == "all")
@@ -184,22 +210,52 @@ def main() -> None:
                       f"FP {full[-1]['test_fp']:.3f}; its pick: trial {ref.number}, {ref.input.layer} {ref.head}", flush=True)
                 for m, curve in run_query(sim, counts, seed, ref).items():
                     runs[m].append(curve)
-            refs[q] = {k: float(np.mean([f[k] for f in full])) for k in ("test_fn", "test_fp", "labels")}
-            results[q] = {m: mean_curve(runs[m]) for m in METHODS}
-            targets[q] = sim.cfg.search.operating_point.target
+            per_query[q], fulls[q], targets[q] = runs, full, sim.cfg.search.operating_point.target
+    return per_query, fulls, targets
 
-    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.8), sharey=True)
-    for ax, (q, curves) in zip(np.atleast_1d(axes), results.items(), strict=True):
+
+def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
+    """`measure`'s results from the lines it printed."""
+    run = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\d+) labels: test FN ([\d.]+) FP ([\d.]+) AUC ([\d.]+) fixed input FN ([\d.]+) FP ([\d.]+)")
+    every = re.compile(r"\s*(\S+) seed (\d+) every label \((\d+)\): test FN ([\d.]+) FP ([\d.]+)")
+    seeds: dict[str, dict[str, dict[int, list[dict]]]] = {}
+    fulls: dict[str, list[dict]] = {}
+    for log in logs:
+        for line in log.read_text().splitlines():
+            if m := run.match(line):
+                q, s, meth, *v = m.groups()
+                keys = ("labels", "test_fn", "test_fp", "test_auc", "fixed_fn", "fixed_fp")
+                seeds.setdefault(q, {}).setdefault(meth, {}).setdefault(int(s), []).append(dict(zip(keys, map(float, v), strict=True)))
+            elif m := every.match(line):
+                q, _, lab, fn, fp = m.groups()
+                fulls.setdefault(q, []).append({"labels": int(lab), "test_fn": float(fn), "test_fp": float(fp)})
+    targets = {load_config(p).name: load_config(p).search.operating_point.target for p in queries()}
+    return {q: {m: list(by_seed.values()) for m, by_seed in v.items()} for q, v in seeds.items()}, fulls, {q: targets[q] for q in seeds}
+
+
+def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace) -> None:
+    """The plot into docs/, the tables to stdout and, with --write, into BENCHMARKS.md."""
+    counts = [int(c) for c in args.counts.split(",")]
+    results = {q: {m: mean_curve(runs[m]) for m in METHODS} for q, runs in per_query.items()}
+    refs = {q: {k: float(np.mean([f[k] for f in fulls[q]])) for k in ("test_fn", "test_fp", "labels")} for q in results}
+
+    cols = min(len(results), 3)
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(results):]:
+        ax.set_visible(False)
+    for ax, (q, curves) in zip(axes.flat, results.items(), strict=False):
         for m, curve in curves.items():
             ax.plot([r["labels"] for r in curve], [r["test_fn"] for r in curve], "o-", label=m, lw=2.5 if m == "proposals" else 1.2)
         ax.axhline(refs[q]["test_fn"], color="grey", ls="--", label=f"every label ({refs[q]['labels']:.0f})")
         ax.axhspan(0, refs[q]["test_fn"] + FN_TOL, color="grey", alpha=0.08)
         ax.set_xscale("log", base=2)
-        ax.set_title(f"{q} (mean of {args.seeds} seeds)")
+        ax.set_title(f"{q} (mean of {len(fulls[q])} seeds)")
         ax.set_xlabel("labelled train + validation frames" if args.val == "share" else "labelled training frames (validation all labelled)")
         ax.grid(alpha=0.3)
-    np.atleast_1d(axes)[0].set_ylabel("test FN at the operating point")
-    np.atleast_1d(axes)[0].legend()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test FN at the operating point")
+    axes[0, 0].legend()
     fig.tight_layout()
     png = "label_efficiency.png" if args.val == "share" else "label_efficiency_val_all.png"
     fig.savefig(ROOT / "docs" / png, dpi=100)
@@ -213,21 +269,14 @@ def main() -> None:
             ratio = f"{need['proposals'] / need['random']:.2f}" if need["proposals"] and need["random"] else "-"
             lines.append(f"| {q} | {refs[q]['labels']:.0f}, {refs[q]['test_fn']:.3f} / {refs[q]['test_fp']:.3f} | {name} | "
                          + " | ".join(cell[m] for m in METHODS) + f" | {ratio} |")
-    curves_md = ["", f"Mean test FN / FP over {args.seeds} seeds per label count:", "", "| query | method | " + " | ".join(str(c) for c in counts) + " |",
-                 "|---|---|" + "---|" * len(counts)]
-    for q, curves in results.items():
-        for m in METHODS:
-            curves_md.append(f"| {q} | {m} | " + " | ".join(f"{r['test_fn']:.3f} / {r['test_fp']:.3f}" for r in curves[m]) + " |")
-    curves_md += ["", "Fixed input (the every-label pick trained on each method's labels), mean test FN / FP:", "",
-                  "| query | method | " + " | ".join(str(c) for c in counts) + " |", "|---|---|" + "---|" * len(counts)]
-    for q, curves in results.items():
-        for m in METHODS:
-            curves_md.append(f"| {q} | {m} | " + " | ".join(f"{r['fixed_fn']:.3f} / {r['fixed_fp']:.3f}" for r in curves[m]) + " |")
-    curves_md += ["", "Mean test AUC of the pick (threshold-free: how well its scores rank the test frames):", "",
-                  "| query | method | " + " | ".join(str(c) for c in counts) + " |", "|---|---|" + "---|" * len(counts)]
-    for q, curves in results.items():
-        for m in METHODS:
-            curves_md.append(f"| {q} | {m} | " + " | ".join(f"{r['test_auc']:.4f}" for r in curves[m]) + " |")
+    curves_md = [*_per_count(results, counts, f"Mean test FN / FP of the search's pick over {args.seeds} seeds per label count:",
+                             lambda r: f"{r['test_fn']:.3f} / {r['test_fp']:.3f}"),
+                 *_per_count(results, counts, "Fixed input (the every-label pick trained on each method's labels), mean test FN / FP:",
+                             lambda r: f"{r['fixed_fn']:.3f} / {r['fixed_fp']:.3f}"),
+                 *_per_count(results, counts, "Mean test AUC of the search's pick (threshold-free: how well its scores rank the test frames):",
+                             lambda r: f"{r['test_auc']:.4f}")]
+    tests = [paired(per_query, j, o) for j in ("test", "fixed") for o in ("random", "even")]
+    lines += ["", *[f"- {t}" for t in tests]]
     print("\n".join(lines + curves_md))
     if args.write:
         command = (f".venv/bin/python bench/label_efficiency.py --only {args.only} --counts {args.counts} --trials {args.trials} "
@@ -238,6 +287,11 @@ def main() -> None:
         title = ("## Label efficiency: label-next vs random vs evenly spaced" if args.val == "share"
                  else "## Label efficiency of the training picks alone (validation labelled)")
         write_section(ROOT / args.write, title, command, lines, extra)
+
+
+def _per_count(results: dict, counts: list[int], title: str, cell) -> list[str]:
+    out = ["", title, "", "| query | method | " + " | ".join(str(c) for c in counts) + " |", "|---|---|" + "---|" * len(counts)]
+    return out + [f"| {q} | {m} | " + " | ".join(cell(r) for r in curves[m]) + " |" for q, curves in results.items() for m in METHODS]
 
 
 if __name__ == "__main__":
