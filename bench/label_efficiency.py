@@ -1,13 +1,17 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
     .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--write BENCHMARKS.md]
+    .venv/bin/python bench/label_efficiency.py --only car,far-band --from-log a.log b.log [...]   # tables and plot of earlier runs
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
 from the same seed set (label-next's cold start: typical training frames, stratified validation frames),
 then, per label count, runs the default search on what is labelled (fixed budget, linear heads,
 no MLflow) and judges its pick (made on validation at the operating point) on the test block,
 which is always fully labelled. Each seed repeats all of it (cold start, random draws, search
-seed); curves are means over seeds, because one search on a few labels is a noisy judge. Between
+seed); curves are means over seeds, because one search on a few labels is a noisy judge. (On these
+queries the search itself hardly depends on its seed: the default sampler's group-lasso and
+receptive-field crops follow from the labels, so every-label runs and evenly spaced frames give
+one result for all seeds. What varies with the seed is which frames are labelled.) Between
 counts:
 
 - **proposals**: `label-next` after that search reveals the next batch;
@@ -23,12 +27,21 @@ first count from which on its mean test FN stays within 0.02 of it, with mean te
 target + 0.03. Plots test FN against labels into
 docs/label_efficiency.png and, with --write, a table into BENCHMARKS.md.
 
+**Paired test**: the means hide how noisy one search on few labels is, so proposals are also
+compared with random and with even frames cell by cell (query, seed, count past the shared cold
+start): how often their test FN is lower, equal, higher, the mean difference, and a Wilcoxon
+signed-rank p. (Even frames do not depend on the seed past the cold start, so their cells of one
+query and count are one labelled set searched with three seeds.)
+
 **Fixed input** (a second, less noisy judge of the same labelled sets): the every-label search's
 pick (its input, head, hyperparameters and seed) trained again on each method's labels and
 thresholded on its labelled validation frames, as the search would. A 16-trial search on few
 labels lands on a different crop each time, and crops that every label rates alike differ by up
 to 0.1 in test FN (far-band); with the input fixed, what is left is what the labels are worth to
 one head and its threshold.
+
+`--from-log` rebuilds the tables and the plot from the printed output of earlier runs (the bench
+is deterministic for a seed), so a long run can be split by query and merged.
 """
 
 from __future__ import annotations
