@@ -192,6 +192,7 @@ def main() -> None:
     ap.add_argument("--counts", default="24,48,96,192,384", help="label counts (train + validation) to stop at")
     ap.add_argument("--trials", type=int, default=24, help="search budget per label count")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 (to add seeds to an earlier run, merged with --from-log)")
     ap.add_argument("--val", choices=("share", "all"), default="share",
                     help="share: methods pick validation frames too (counts are train + validation labels); "
                          "all: the validation block is labelled from the start and counts are training labels")
@@ -214,7 +215,7 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
             sim = Sim(path, args.trials, Path(tmp), args.val == "all")
             q = sim.cfg.name
             full, runs = [], {m: [] for m in METHODS}
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 sim.cfg.search.seed = seed
                 full.append(sim.search(sim.data(sim.pickable))[1])
                 ref = sim.pick
@@ -282,7 +283,8 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
             ratio = f"{need['proposals'] / need['random']:.2f}" if need["proposals"] and need["random"] else "-"
             lines.append(f"| {q} | {refs[q]['labels']:.0f}, {refs[q]['test_fn']:.3f} / {refs[q]['test_fp']:.3f} | {name} | "
                          + " | ".join(cell[m] for m in METHODS) + f" | {ratio} |")
-    curves_md = [*_per_count(results, counts, f"Mean test FN / FP of the search's pick over {args.seeds} seeds per label count:",
+    n_seeds = max(len(f) for f in fulls.values())
+    curves_md = [*_per_count(results, counts, f"Mean test FN / FP of the search's pick over {n_seeds} seeds per label count:",
                              lambda r: f"{r['test_fn']:.3f} / {r['test_fp']:.3f}"),
                  *_per_count(results, counts, "Fixed input (the every-label pick trained on each method's labels), mean test FN / FP:",
                              lambda r: f"{r['fixed_fn']:.3f} / {r['fixed_fp']:.3f}"),
