@@ -172,18 +172,21 @@ def reached(curve: list[dict], ref: dict, target: float, judge: str = "test") ->
 
 def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test", other: str = "random") -> str:
     """Proposals against `other`, seed by seed and count by count (past the shared cold start):
-    in how many of those cells proposals' test FN is lower, equal, higher; the mean difference;
-    and a Wilcoxon signed-rank test's p (two-sided; ties dropped). One search on few labels is
+    in how many of those cells proposals' test FN is lower, equal, higher; the mean difference (and
+    test FP's, since a looser threshold buys FN with FP); and a Wilcoxon signed-rank test's p on
+    the FN differences (two-sided; ties dropped). One search on few labels is
     noisy, so this says more than a curve of means does about whether a difference is real."""
     from scipy.stats import wilcoxon
 
-    d = np.array([a[f"{judge}_fn"] - b[f"{judge}_fn"]
-                  for runs in per_query.values() for pa, pb in zip(runs["proposals"], runs[other], strict=True)
-                  for a, b in zip(pa[1:], pb[1:], strict=True)])
+    pairs = [(a, b) for runs in per_query.values() for pa, pb in zip(runs["proposals"], runs[other], strict=True)
+             for a, b in zip(pa[1:], pb[1:], strict=True)]
+    d = np.array([a[f"{judge}_fn"] - b[f"{judge}_fn"] for a, b in pairs])
+    d_fp = np.array([a[f"{judge}_fp"] - b[f"{judge}_fp"] for a, b in pairs])
     lower, equal = int((d < -1e-9).sum()), int((np.abs(d) <= 1e-9).sum())
     p = wilcoxon(d[np.abs(d) > 1e-9]).pvalue if len(d) - equal > 0 else float("nan")
     return (f"proposals vs {other} ({'search' if judge == 'test' else 'fixed input'}): test FN lower in {lower}, equal in {equal}, "
-            f"higher in {len(d) - lower - equal} of {len(d)} (query, seed, count) cells; mean difference {d.mean():+.3f}; Wilcoxon p = {p:.2g}")
+            f"higher in {len(d) - lower - equal} of {len(d)} (query, seed, count) cells; mean difference {d.mean():+.3f} "
+            f"(test FP: {d_fp.mean():+.3f}); Wilcoxon p = {p:.2g}")
 
 
 def main() -> None:
