@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -246,8 +247,16 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
             elif m := every.match(line):
                 q, _, lab, fn, fp = m.groups()
                 fulls.setdefault(q, []).append({"labels": int(lab), "test_fn": float(fn), "test_fp": float(fp)})
+    per_query = {}
+    for q, v in seeds.items():  # a seed of a run cut short (every method's curve to the last count, or none of it)
+        n = max(len(c) for by_seed in v.values() for c in by_seed.values())
+        done = sorted(set.intersection(*({s for s, c in by_seed.items() if len(c) == n} for by_seed in v.values())))
+        if cut := sorted({s for by_seed in v.values() for s in by_seed} - set(done)):
+            print(f"{q}: seed(s) {cut} left out, cut short in the log", file=sys.stderr)
+        per_query[q] = {m: [by_seed[s] for s in done] for m, by_seed in v.items()}
+        fulls[q] = fulls[q][:len(done)]
     targets = {load_config(p).name: load_config(p).search.operating_point.target for p in queries()}
-    return {q: {m: list(by_seed.values()) for m, by_seed in v.items()} for q, v in seeds.items()}, fulls, {q: targets[q] for q in seeds}
+    return per_query, fulls, {q: targets[q] for q in seeds}
 
 
 def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace) -> None:
