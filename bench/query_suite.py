@@ -3,7 +3,7 @@
     .venv/bin/python bench/query_suite.py [--trials 40] [--seed 0] [--sampler auto] [--write BENCHMARKS.md]
 
 Queries: the bundled `conf/car.yaml` and every `bench/queries/*.yaml` (lanes near and far, bands
-across the road, small and large regions, different `min_fraction`), all on the CDnet highway
+across the road, small and large regions, different `min_fraction`, a rare event), all on the CDnet highway
 footage, so they share one feature cache. Each gets the default search (the space's sampler
 unless --sampler) with a fixed budget and seed, in a temporary study without MLflow.
 
