@@ -1,7 +1,7 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
     .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--write BENCHMARKS.md]
-    .venv/bin/python bench/label_efficiency.py --only car,far-band --from-log a.log b.log [...]   # tables and plot of earlier runs
+    .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
 from the same seed set (label-next's cold start: typical training frames, stratified validation frames),
@@ -201,8 +201,8 @@ def main() -> None:
                     help="share: methods pick validation frames too (counts are train + validation labels); "
                          "all: the validation block is labelled from the start and counts are training labels")
     ap.add_argument("--from-log", nargs="+", type=Path, metavar="LOG",
-                    help="no runs: the tables and plot from the printed output of earlier runs with the same options "
-                         "(one log per group of queries; the bench is deterministic for a seed)")
+                    help="no runs: the tables and plot from the printed output of earlier runs with the same --counts "
+                         "(their queries and seeds, whatever --only and --seeds say; the bench is deterministic for a seed)")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     runs, fulls, targets = from_logs(args.from_log) if args.from_log else measure(args)
