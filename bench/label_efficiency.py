@@ -31,14 +31,14 @@ docs/label_efficiency.png and, with --write, a table into BENCHMARKS.md.
 compared with random and with even frames cell by cell (query, seed, count past the shared cold
 start): how often their test FN is lower, equal, higher, the mean difference, and a Wilcoxon
 signed-rank p. (Even frames do not depend on the seed past the cold start, so their cells of one
-query and count are one labelled set searched with three seeds.)
+query and count are one labelled set searched once per seed.)
 
 **Fixed input** (a second, less noisy judge of the same labelled sets): the every-label search's
 pick (its input, head, hyperparameters and seed) trained again on each method's labels and
 thresholded on its labelled validation frames, as the search would. A 16-trial search on few
-labels lands on a different crop each time, and crops that every label rates alike differ by up
-to 0.1 in test FN (far-band); with the input fixed, what is left is what the labels are worth to
-one head and its threshold.
+labels lands on a different crop each time, and on far-band the crops of one layer range from
+0.040 to 0.338 in test FN even with every label; with the input fixed, what is left is what the
+labels are worth to one head and its threshold.
 
 `--from-log` rebuilds the tables and the plot from the printed output of earlier runs (the bench
 is deterministic for a seed), so a long run can be split by query and merged.
@@ -237,7 +237,7 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
     run = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\d+) labels: test FN ([\d.]+) FP ([\d.]+) AUC ([\d.]+) fixed input FN ([\d.]+) FP ([\d.]+)")
     every = re.compile(r"\s*(\S+) seed (\d+) every label \((\d+)\): test FN ([\d.]+) FP ([\d.]+)")
     seeds: dict[str, dict[str, dict[int, list[dict]]]] = {}
-    fulls: dict[str, list[dict]] = {}
+    fulls: dict[str, dict[int, dict]] = {}
     for log in logs:
         for line in log.read_text().splitlines():
             if m := run.match(line):
@@ -245,18 +245,18 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
                 keys = ("labels", "test_fn", "test_fp", "test_auc", "fixed_fn", "fixed_fp")
                 seeds.setdefault(q, {}).setdefault(meth, {}).setdefault(int(s), []).append(dict(zip(keys, map(float, v), strict=True)))
             elif m := every.match(line):
-                q, _, lab, fn, fp = m.groups()
-                fulls.setdefault(q, []).append({"labels": int(lab), "test_fn": float(fn), "test_fp": float(fp)})
-    per_query = {}
+                q, s, lab, fn, fp = m.groups()
+                fulls.setdefault(q, {})[int(s)] = {"labels": int(lab), "test_fn": float(fn), "test_fp": float(fp)}
+    per_query, every_label = {}, {}
     for q, v in seeds.items():  # a seed of a run cut short (every method's curve to the last count, or none of it)
         n = max(len(c) for by_seed in v.values() for c in by_seed.values())
         done = sorted(set.intersection(*({s for s, c in by_seed.items() if len(c) == n} for by_seed in v.values())))
         if cut := sorted({s for by_seed in v.values() for s in by_seed} - set(done)):
             print(f"{q}: seed(s) {cut} left out, cut short in the log", file=sys.stderr)
         per_query[q] = {m: [by_seed[s] for s in done] for m, by_seed in v.items()}
-        fulls[q] = fulls[q][:len(done)]
-    targets = {load_config(p).name: load_config(p).search.operating_point.target for p in queries()}
-    return per_query, fulls, {q: targets[q] for q in seeds}
+        every_label[q] = [fulls[q][s] for s in done]
+    targets = {cfg.name: cfg.search.operating_point.target for cfg in map(load_config, queries())}
+    return per_query, every_label, {q: targets[q] for q in seeds}
 
 
 def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace) -> None:
