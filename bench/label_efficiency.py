@@ -122,17 +122,17 @@ class Sim:
         return True
 
 
-def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord) -> dict[str, list[dict]]:
+def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed)
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
     start = np.array([p.row for p in cold.proposals])
     while not sim.trainable(start):  # rare: the cold start lacks a class in a block; add random frames
         start = np.r_[start, rng.choice(np.setdiff1d(sim.pickable, start), 4, replace=False)]
-    out: dict[str, list[dict]] = {m: [] for m in METHODS}
-    known = {m: start.copy() for m in METHODS}
+    out: dict[str, list[dict]] = {m: [] for m in methods}
+    known = {m: start.copy() for m in methods}
     for i, count in enumerate(counts):
-        for m in METHODS:
+        for m in methods:
             if m == "even" and i > 0:
                 known[m] = sim.pickable[np.unique(np.linspace(0, len(sim.pickable) - 1, count).round().astype(int))]
                 if not sim.trainable(known[m]):
@@ -203,6 +203,9 @@ def main() -> None:
     ap.add_argument("--from-log", nargs="+", type=Path, metavar="LOG",
                     help="no runs: the tables and plot from the printed output of earlier runs with the same --counts "
                          "(their queries and seeds, whatever --only and --seeds say; the bench is deterministic for a seed)")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="the methods to run (random and even frames do not depend on label-next past its cold start: "
+                         "a change to label-next's later batches needs only proposals run again; the tables then show what was run)")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     runs, fulls, targets = from_logs(args.from_log) if args.from_log else measure(args)
@@ -218,7 +221,8 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
         for path in paths:
             sim = Sim(path, args.trials, Path(tmp), args.val == "all")
             q = sim.cfg.name
-            full, runs = [], {m: [] for m in METHODS}
+            methods = tuple(m for m in METHODS if m in args.methods.split(","))
+            full, runs = [], {m: [] for m in methods}
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 sim.cfg.search.seed = seed
                 full.append(sim.search(sim.data(sim.pickable))[1])
@@ -226,7 +230,7 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
                 assert ref is not None
                 print(f"{q:>16} seed {seed} every label ({full[-1]['labels']}): test FN {full[-1]['test_fn']:.3f} "
                       f"FP {full[-1]['test_fp']:.3f}; its pick: trial {ref.number}, {ref.input.layer} {ref.head}", flush=True)
-                for m, curve in run_query(sim, counts, seed, ref).items():
+                for m, curve in run_query(sim, counts, seed, ref, methods).items():
                     runs[m].append(curve)
             per_query[q], fulls[q], targets[q] = runs, full, sim.cfg.search.operating_point.target
     return per_query, fulls, targets
@@ -262,7 +266,8 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
 def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace) -> None:
     """The plot into docs/, the tables to stdout and, with --write, into BENCHMARKS.md."""
     counts = [int(c) for c in args.counts.split(",")]
-    results = {q: {m: mean_curve(runs[m]) for m in METHODS} for q, runs in per_query.items()}
+    methods = [m for m in METHODS if all(m in runs for runs in per_query.values())]
+    results = {q: {m: mean_curve(runs[m]) for m in methods} for q, runs in per_query.items()}
     refs = {q: {k: float(np.mean([f[k] for f in fulls[q]])) for k in ("test_fn", "test_fp", "labels")} for q in results}
 
     cols = min(len(results), 3)
@@ -286,15 +291,15 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
     png = "label_efficiency.png" if args.val == "share" else "label_efficiency_val_all.png"
     fig.savefig(ROOT / "docs" / png, dpi=100)
 
-    lines = ["| query | every label: labels, test FN / FP | judge | " + " | ".join(f"{m}: labels to reach it" for m in METHODS) + " | proposals / random |",
-             "|---|---|---|" + "---:|" * (len(METHODS) + 1)]
+    lines = ["| query | every label: labels, test FN / FP | judge | " + " | ".join(f"{m}: labels to reach it" for m in methods) + " | proposals / random |",
+             "|---|---|---|" + "---:|" * (len(methods) + 1)]
     for q, curves in results.items():
         for judge, name in (("test", "search"), ("fixed", "fixed input")):
-            need = {m: reached(curves[m], refs[q], targets[q], judge) for m in METHODS}
-            cell = {m: str(need[m]) if need[m] else f">{curves[m][-1]['labels']:.0f}" for m in METHODS}
-            ratio = f"{need['proposals'] / need['random']:.2f}" if need["proposals"] and need["random"] else "-"
+            need = {m: reached(curves[m], refs[q], targets[q], judge) for m in methods}
+            cell = {m: str(need[m]) if need[m] else f">{curves[m][-1]['labels']:.0f}" for m in methods}
+            ratio = f"{need['proposals'] / need['random']:.2f}" if need.get("proposals") and need.get("random") else "-"
             lines.append(f"| {q} | {refs[q]['labels']:.0f}, {refs[q]['test_fn']:.3f} / {refs[q]['test_fp']:.3f} | {name} | "
-                         + " | ".join(cell[m] for m in METHODS) + f" | {ratio} |")
+                         + " | ".join(cell[m] for m in methods) + f" | {ratio} |")
     n_seeds = max(len(f) for f in fulls.values())
     curves_md = [*_per_count(results, counts, f"Mean test FN / FP of the search's pick over {n_seeds} seeds per label count:",
                              lambda r: f"{r['test_fn']:.3f} / {r['test_fp']:.3f}"),
@@ -302,7 +307,7 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
                              lambda r: f"{r['fixed_fn']:.3f} / {r['fixed_fp']:.3f}"),
                  *_per_count(results, counts, "Mean test AUC of the search's pick (threshold-free: how well its scores rank the test frames):",
                              lambda r: f"{r['test_auc']:.4f}")]
-    tests = [paired(per_query, j, o) for j in ("test", "fixed") for o in ("random", "even")]
+    tests = [paired(per_query, j, o) for j in ("test", "fixed") for o in ("random", "even") if {"proposals", o} <= set(methods)]
     lines += ["", *[f"- {t}" for t in tests]]
     print("\n".join(lines + curves_md))
     if args.write:
@@ -318,7 +323,7 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
 
 def _per_count(results: dict, counts: list[int], title: str, cell) -> list[str]:
     out = ["", title, "", "| query | method | " + " | ".join(str(c) for c in counts) + " |", "|---|---|" + "---|" * len(counts)]
-    return out + [f"| {q} | {m} | " + " | ".join(cell(r) for r in curves[m]) + " |" for q, curves in results.items() for m in METHODS]
+    return out + [f"| {q} | {m} | " + " | ".join(cell(r) for r in curves[m]) + " |" for q, curves in results.items() for m in curves]
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from autocrop.config import load_config
 from autocrop.dataset import prepare
 from autocrop.evaluation import baseline_layer
 from autocrop.labels import UNLABELLED
-from autocrop.proposals import embedding
+from autocrop.embedding import embedding
 from conftest import HIGHWAY, write_config
 
 pytestmark = pytest.mark.slow
@@ -98,7 +98,14 @@ def test_proposals_name_only_unlabelled_train_val_frames_are_reproducible_and_sp
     allowed = set(data.pool["train"]) | set(data.pool["val"])
     assert set(picked) <= allowed  # unlabelled, never test
     assert not {int(r["frame"]) for r in rows} & {int(line.split(",")[0]) for line in labels.read_text().splitlines()[1:]}
-    emb = embedding(data, baseline_layer(data))
+    # typical frames sought where the best trial's head reads (the search said where the query's evidence lies)
+    from autocrop.selection import best_of
+    from autocrop.study import peek, trial_records
+
+    op = data.cfg.search.operating_point
+    best = best_of(trial_records(peek(data.cfg, "car-test")), op.target, op.rule)
+    assert f"features its head reads ({best.layer} cells {list(best.input.cells)}" in out
+    emb = embedding(data, baseline_layer(data))  # the rules hold in the scene space
     d = np.sqrt(((emb[picked][:, None] - emb[picked][None]) ** 2).sum(-1))
     assert d[np.triu_indices(len(picked), 1)].min() >= 0.3  # the stated threshold holds for every pair
     assert np.diff(np.sort(picked)).min() >= 3  # and the default gap in time

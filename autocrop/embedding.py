@@ -1,0 +1,69 @@
+"""The feature space label-next measures similarity in: which frames look alike, for this query.
+
+- **Scene** (`embedding`): every frame's map of one layer (the last, by default) pooled to a small
+  grid, so where things are still counts. A cold start has nothing better: no search has said
+  yet where the query's evidence lies.
+- **The query's input** (`input_embedding`): after a search, the features the best trial's head
+  reads (its layer and crop, its cells or its pooled map). Two frames alike there are alike to
+  the query, whatever the rest of the scene does, and two frames alike in the scene may differ
+  exactly in the query's region (a car in the far band is a few cells of a map pooled to a
+  3 x 4 grid).
+
+Both are centred, reduced to their principal components (fitted on at most `LABEL_FIT_ROWS`
+frames spread over the footage, then applied in chunks, so memory holds the reduced features,
+not the maps) and scaled so that the footage's median distance between two of its frames is 1:
+the de-duplication threshold (`--min-distance`) is in those units, whichever space is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autocrop.dataset import QueryData
+from autocrop.defaults import GATHER_ROWS, LABEL_DIMS, LABEL_FIT_ROWS, LABEL_GRID
+from autocrop.inputs import InputSpec
+
+__all__ = ["embedding", "input_embedding"]
+
+
+def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, dims: int = LABEL_DIMS) -> np.ndarray:
+    """float32 [rows, dims]: `layer`'s maps pooled to `grid`, reduced and scaled (median pair distance 1)."""
+    maps = data.store.load(layer)
+
+    def rows(lo: int, hi: int) -> np.ndarray:
+        x = torch.from_numpy(np.asarray(maps[lo:hi], dtype=np.float32))
+        return F.adaptive_avg_pool2d(x, grid).flatten(1).numpy()
+
+    return _reduce(rows, len(maps), dims)
+
+
+def input_embedding(data: QueryData, spec: InputSpec, dims: int = LABEL_DIMS) -> np.ndarray:
+    """float32 [rows, dims]: the features `spec` reads (one frame each, its window aside), reduced and scaled."""
+    return _reduce(lambda lo, hi: spec.gather(data.store, np.arange(lo, hi)), len(data.ids), dims)
+
+
+def _reduce(rows: Callable[[int, int], np.ndarray], n: int, dims: int) -> np.ndarray:
+    """PCA of the features rows(lo, hi) returns for frames lo..hi-1, fitted on frames spread over
+    the footage; scaled so that the median distance between two frames is 1."""
+    from sklearn.decomposition import PCA
+
+    fit = np.unique(np.linspace(0, n - 1, min(n, LABEL_FIT_ROWS)).round().astype(int))
+    chunks = [(int(i), int(i) + 1) for i in fit] if len(fit) < n else [(lo, min(n, lo + GATHER_ROWS)) for lo in range(0, n, GATHER_ROWS)]
+    sample = np.concatenate([rows(lo, hi) for lo, hi in chunks])
+    mean = sample.mean(0)
+    sample -= mean
+    k = max(1, min(dims, len(sample) - 1, sample.shape[1]))
+    pca = PCA(n_components=k, svd_solver="randomized", random_state=0)
+    if len(fit) == n:  # every frame fits: the sample is the footage
+        z = pca.fit_transform(sample).astype(np.float32) if n > 2 else sample
+    else:
+        pca.fit(sample)
+        z = np.concatenate([pca.transform(rows(lo, min(n, lo + GATHER_ROWS)) - mean).astype(np.float32) for lo in range(0, n, GATHER_ROWS)])
+    probe = z[np.unique(np.linspace(0, n - 1, min(n, 400)).astype(int))]
+    d = np.sqrt(((probe[:, None] - probe[None]) ** 2).sum(-1))
+    scale = float(np.median(d[np.triu_indices(len(probe), 1)])) if len(probe) > 1 else 1.0
+    return z / (scale if scale > 0 else 1.0)
