@@ -1,18 +1,17 @@
-"""The feature space label-next measures similarity in: which frames look alike, for this query.
+"""The feature space label-next measures similarity in: which frames look alike.
 
-- **Scene** (`embedding`): every frame's map of one layer (the last, by default) pooled to a small
-  grid, so where things are still counts. A cold start has nothing better: no search has said
-  yet where the query's evidence lies.
-- **The query's input** (`input_embedding`): after a search, the features the best trial's head
-  reads (its layer and crop, its cells or its pooled map). Two frames alike there are alike to
-  the query, whatever the rest of the scene does, and two frames alike in the scene may differ
-  exactly in the query's region (a car in the far band is a few cells of a map pooled to a
-  3 x 4 grid).
+Every frame's map of one layer (the last, by default) pooled to a small grid, so where things are
+still counts for a region query; centred, reduced to its principal components (fitted on at most
+`LABEL_FIT_ROWS` frames spread over the footage, then applied `GATHER_ROWS` frames at a time, so
+memory holds the reduced features, not the maps: an hour of footage is 100,000 frames) and scaled
+so that the footage's median distance between two of its frames is 1. The de-duplication
+threshold (`--min-distance`) is in those units.
 
-Both are centred, reduced to their principal components (fitted on at most `LABEL_FIT_ROWS`
-frames spread over the footage, then applied in chunks, so memory holds the reduced features,
-not the maps) and scaled so that the footage's median distance between two of its frames is 1:
-the de-duplication threshold (`--min-distance`) is in those units, whichever space is used.
+Measured and not kept (BENCHMARKS.md): seeking typical frames in the features the best trial's
+head reads, or in the query's region (its cells on the last layer). Those spaces keep frames of
+one class together better, but after a search on a few labels the best trial's crop can be the
+wrong one (far-band's test FN rose at every label count), and a cold start in the region picked
+mostly positives: the empty region is one tight cluster, so it gets one pick.
 """
 
 from __future__ import annotations
@@ -25,9 +24,8 @@ import torch.nn.functional as F
 
 from autocrop.dataset import QueryData
 from autocrop.defaults import GATHER_ROWS, LABEL_DIMS, LABEL_FIT_ROWS, LABEL_GRID
-from autocrop.inputs import InputSpec
 
-__all__ = ["embedding", "input_embedding"]
+__all__ = ["embedding"]
 
 
 def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, dims: int = LABEL_DIMS) -> np.ndarray:
@@ -39,11 +37,6 @@ def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, d
         return F.adaptive_avg_pool2d(x, grid).flatten(1).numpy()
 
     return _reduce(rows, len(maps), dims)
-
-
-def input_embedding(data: QueryData, spec: InputSpec, dims: int = LABEL_DIMS) -> np.ndarray:
-    """float32 [rows, dims]: the features `spec` reads (one frame each, its window aside), reduced and scaled."""
-    return _reduce(lambda lo, hi: spec.gather(data.store, np.arange(lo, hi)), len(data.ids), dims)
 
 
 def _reduce(rows: Callable[[int, int], np.ndarray], n: int, dims: int) -> np.ndarray:

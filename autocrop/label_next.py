@@ -19,8 +19,7 @@ from autocrop.config import Config
 from autocrop.dataset import QueryData
 from autocrop.defaults import LABEL_MAX_HEADS, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
 from autocrop.errors import ConfigError
-from autocrop.embedding import embedding, input_embedding
-from autocrop.inputs import InputSpec
+from autocrop.embedding import embedding
 from autocrop.proposals import Proposal, Votes, head_votes, propose, val_plan
 
 __all__ = ["Batch", "next_batch", "write_csv", "contact_sheet", "default_out"]
@@ -34,15 +33,14 @@ COLUMNS = 8
 class Batch:
     proposals: list[Proposal]
     mode: str  # how they were chosen, one line for the user
-    emb: np.ndarray  # float32 [rows, dims]: the scene space the batch's min-distance rule holds in
 
 
 def default_out(cfg: Config, study: str) -> Path:
     return Path(cfg.source_path).parent / f"{study}-label-next.csv"
 
 
-def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Votes | None, str, InputSpec | None]:
-    """The Pareto heads' votes on the train pool and the best trial's input, or None, why not (a cold start) and None."""
+def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Votes | None, str]:
+    """The Pareto heads' votes on the train pool, or None and why not (a cold start)."""
     from autocrop.labels import check_trainable
     from autocrop.errors import DataError
     from autocrop.selection import best_of
@@ -51,11 +49,11 @@ def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Vo
     study = peek(data.cfg, study_name)
     records = trial_records(study) if study is not None else []
     if not records:
-        return None, f"cold start (no complete trial in study `{study_name}` yet): {TYPICAL}", None
+        return None, f"cold start (no complete trial in study `{study_name}` yet): {TYPICAL}"
     try:
         check_trainable(data.y, data.splits, "too few labels to train")
     except DataError as exc:
-        return None, f"cold start ({str(exc).split(';')[0]}): {TYPICAL}", None
+        return None, f"cold start ({str(exc).split(';')[0]}): {TYPICAL}"
     op = data.cfg.search.operating_point
     front = pareto_numbers(study)  # the Pareto set first, then the next best by val FN: a committee of a few
     heads = sorted(records, key=lambda r: (r.number not in front, r.val_fn, r.val_fp, r.cost_madds))[:LABEL_MAX_HEADS]
@@ -64,8 +62,7 @@ def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Vo
     data.store.extract(sorted({lay for r in [best, *heads] for lay in r.input.layers}), progress=False)
     votes = head_votes(data, heads, best, train_rows)
     return votes, (f"after study `{study_name}`: where its {len({r.number for r in [best, *heads]})} best heads (Pareto set first) disagree "
-                   f"and trial {best.number} is unsure, retrained on the {data.labelled} labels there are now; "
-                   f"typical frames sought in the features its head reads ({best.layer} cells {list(best.input.cells)}, {best.input.kind})"), best.input
+                   f"and trial {best.number} is unsure, retrained on the {data.labelled} labels there are now")
 
 
 def next_batch(data: QueryData, n: int, study_name: str, seed: int = 0, min_distance: float = LABEL_MIN_DISTANCE,
@@ -80,15 +77,12 @@ def next_batch(data: QueryData, n: int, study_name: str, seed: int = 0, min_dist
         raise ConfigError(f"{data.cfg.source_path}: every train and validation frame is labelled already; nothing to propose")
     layer = baseline_layer(data)
     data.store.extract([layer], progress=progress)
-    votes, mode, spec = (None, f"cold start (--cold): {TYPICAL}", None) if cold else _votes(data, study_name, data.pool["train"])
-    emb = embedding(data, layer)
-    # the search said where the query's evidence lies: frames alike there are alike to the query
-    focus = input_embedding(data, spec) if spec is not None else None
-    picks = propose(data, emb, n, seed, votes, min_distance, min_gap, focus)
+    votes, mode = (None, f"cold start (--cold): {TYPICAL}") if cold else _votes(data, study_name, data.pool["train"])
+    picks = propose(data, embedding(data, layer), n, seed, votes, min_distance, min_gap)
     plan = val_plan(data) if votes is not None else None
     if plan is not None and plan.short:
         mode += f"; {plan.describe()}; {sum(p.split == 'val' for p in picks)} of these are validation frames, the split's share"
-    return Batch(picks, mode, emb)
+    return Batch(picks, mode)
 
 
 def _atomic(path: Path, write) -> None:

@@ -1,11 +1,9 @@
 """Which frames to label next: where a search's cheap heads disagree, spread in time and in feature space.
 
-- **Two feature spaces** (`autocrop.embedding`), each reduced and scaled so that the footage's
-  median distance between two of its frames is 1. The batch's rules (`min_distance`) hold in the
-  *scene* space: the last layer pooled to a small grid. Typical and diverse frames are sought in
-  the *focus* space: after a search, the features the best trial's head reads, where frames
-  alike are alike to the query (in the scene, a car in a far band is a few cells of a 3 x 4
-  grid); at a cold start, the scene.
+- **Embedding** (`autocrop.embedding`): every candidate frame's last-layer feature map pooled to
+  a small grid (where things are matters for a region query), centred, reduced to its principal
+  components and scaled so that the footage's median distance between two of its frames is 1.
+  Distances and the de-duplication threshold are in those units.
 - **After a search** (`head_votes`): the heads of the study's Pareto trials (then its next best by
   val FN, up to `LABEL_MAX_HEADS`) are trained again on the labels as they are now and vote on
   every unlabelled frame. A frame scores by how evenly they split, and by how close the best
@@ -25,7 +23,7 @@
   until it holds one of each, its threshold counts its labelled frames alone. A larger share
   for validation did worse (BENCHMARKS.md): it starves the heads of training frames early.
 - Every batch: only unlabelled train and validation frames (never test), no two frames closer
-  than `min_distance` in the scene space nor `min_gap` frames apart in time, reproducible for a seed.
+  than `min_distance` in the embedding nor `min_gap` frames apart in time, reproducible for a seed.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ import numpy as np
 import torch
 
 from autocrop.dataset import QueryData
-from autocrop.embedding import embedding  # re-exported: the scene space the rules hold in
+from autocrop.embedding import embedding  # re-exported: the space the batch rules hold in
 from autocrop.defaults import LABEL_EXPLORE, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
@@ -93,9 +91,8 @@ def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecor
 class _Batch:
     """The picks so far, and the two rules every new pick must keep."""
 
-    def __init__(self, data: QueryData, emb: np.ndarray, min_distance: float, min_gap: int, focus: np.ndarray | None = None):
-        self.data, self.emb = data, emb  # the rules' space: the scene
-        self.focus = emb if focus is None else focus  # where typical and diverse frames are sought
+    def __init__(self, data: QueryData, emb: np.ndarray, min_distance: float, min_gap: int):
+        self.data, self.emb = data, emb
         self.min_distance, self.min_gap = min_distance, min_gap
         self.rows: list[int] = []
         self.picks: list[Proposal] = []
@@ -125,7 +122,7 @@ def _nearest(emb: np.ndarray, cands: np.ndarray, anchors: np.ndarray) -> np.ndar
 
 def _diverse(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.random.Generator) -> None:
     """k-centre: pick, k times, the candidate farthest from every labelled frame of `split` and every pick."""
-    near = _nearest(batch.focus, cands, np.r_[batch.data.splits[split], batch.rows].astype(int))
+    near = _nearest(batch.emb, cands, np.r_[batch.data.splits[split], batch.rows].astype(int))
     left = np.ones(len(cands), bool)
     start = len(batch.picks)
     while len(batch.picks) - start < k:
@@ -140,7 +137,7 @@ def _diverse(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.rando
         if not batch.fits(int(cands[i])):
             continue
         batch.add(int(cands[i]), split, f"diverse: {near[i]:.2f} from the nearest labelled {split} or proposed frame", near[i] if np.isfinite(near[i]) else 0.0)
-        d = np.sqrt(((batch.focus[cands] - batch.focus[cands[i]]) ** 2).sum(1))
+        d = np.sqrt(((batch.emb[cands] - batch.emb[cands[i]]) ** 2).sum(1))
         near = np.minimum(near, d)
         left &= np.abs(cands - cands[i]) >= batch.min_gap
 
@@ -158,7 +155,7 @@ def _typical(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.rando
     n_clusters = min(len(rows), len(rows) - len(cands) + k)
     if n_clusters < 2:
         return _diverse(batch, cands, k, split, rng)
-    z = batch.focus[rows]
+    z = batch.emb[rows]
     cluster = KMeans(n_clusters, n_init=1, random_state=int(rng.integers(2**31))).fit_predict(z)
     sizes = np.bincount(cluster, minlength=n_clusters)
     taken = np.bincount(cluster[covered], minlength=n_clusters) > 0
@@ -258,10 +255,9 @@ def val_plan(data: QueryData) -> ValPlan | None:
 
 
 def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Votes | None = None,
-            min_distance: float = LABEL_MIN_DISTANCE, min_gap: int = LABEL_MIN_GAP, focus: np.ndarray | None = None) -> list[Proposal]:
+            min_distance: float = LABEL_MIN_DISTANCE, min_gap: int = LABEL_MIN_GAP) -> list[Proposal]:
     """Up to n unlabelled train and validation frames to label next (fewer when the rules leave
-    fewer); `votes` are per row of the train pool (`data.pool["train"]`), None for a cold start;
-    `emb` is the space the rules hold in, `focus` (default `emb`) where typical frames are sought."""
+    fewer); `votes` are per row of the train pool (`data.pool["train"]`), None for a cold start."""
     assert data.pool is not None
     rng = np.random.default_rng(seed)
     train, val = data.pool["train"], data.pool["val"]
@@ -269,7 +265,7 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
     n_val = min(len(val), int(round(n * f_val / (f_train + f_val))))
     n_train = min(len(train), n - n_val)
     n_val = min(len(val), n - n_train)
-    batch = _Batch(data, emb, min_distance, min_gap, focus)
+    batch = _Batch(data, emb, min_distance, min_gap)
     _train_picks(batch, train, votes, n_train, rng)
     _stratified(batch, val, n_val, rng)
     if len(batch.picks) < n:  # validation frames the rules left out: training frames instead, where they fit

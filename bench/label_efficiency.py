@@ -1,6 +1,6 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
-    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--write BENCHMARKS.md]
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--write BENCHMARKS.md]
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
@@ -41,7 +41,9 @@ labels lands on a different crop each time, and on far-band the crops of one lay
 labels are worth to one head and its threshold.
 
 `--from-log` rebuilds the tables and the plot from the printed output of earlier runs (the bench
-is deterministic for a seed), so a long run can be split by query and merged.
+is deterministic for a seed), so a long run can be split by query and merged. `--methods proposals`
+runs label-next's frames alone: random and evenly spaced frames depend on label-next only through
+the shared cold start, so a change to its later batches needs only proposals run again.
 """
 
 from __future__ import annotations
@@ -208,6 +210,8 @@ def main() -> None:
                          "a change to label-next's later batches needs only proposals run again; the tables then show what was run)")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
+    if bad := set(args.methods.split(",")) - set(METHODS):
+        ap.error(f"--methods {args.methods}: unknown {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
     runs, fulls, targets = from_logs(args.from_log) if args.from_log else measure(args)
     report(runs, fulls, targets, args)
 
