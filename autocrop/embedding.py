@@ -31,9 +31,15 @@ __all__ = ["embedding"]
 def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, dims: int = LABEL_DIMS) -> np.ndarray:
     """float32 [rows, dims]: `layer`'s maps pooled to `grid`, reduced and scaled (median pair distance 1)."""
     maps = data.store.load(layer)
+    release = getattr(data.store, "release", lambda: None)  # a memory-mapped cache: drop the pages read so far
+    read = [0]
 
     def rows(lo: int, hi: int) -> np.ndarray:
         x = torch.from_numpy(np.asarray(maps[lo:hi], dtype=np.float32))
+        read[0] += hi - lo
+        if read[0] >= GATHER_ROWS:
+            release()
+            read[0] = 0
         return F.adaptive_avg_pool2d(x, grid).flatten(1).numpy()
 
     return _reduce(rows, len(maps), dims)
