@@ -16,8 +16,6 @@ mostly positives: the empty region is one tight cluster, so it gets one pick.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -30,38 +28,28 @@ __all__ = ["embedding"]
 
 def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, dims: int = LABEL_DIMS) -> np.ndarray:
     """float32 [rows, dims]: `layer`'s maps pooled to `grid`, reduced and scaled (median pair distance 1)."""
-    maps = data.store.load(layer)
-    release = getattr(data.store, "release", lambda: None)  # a memory-mapped cache: drop the pages read so far
-    read = [0]
-
-    def rows(lo: int, hi: int) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(maps[lo:hi], dtype=np.float32))
-        read[0] += hi - lo
-        if read[0] >= GATHER_ROWS:
-            release()
-            read[0] = 0
-        return F.adaptive_avg_pool2d(x, grid).flatten(1).numpy()
-
-    return _reduce(rows, len(maps), dims)
-
-
-def _reduce(rows: Callable[[int, int], np.ndarray], n: int, dims: int) -> np.ndarray:
-    """PCA of the features rows(lo, hi) returns for frames lo..hi-1, fitted on frames spread over
-    the footage; scaled so that the median distance between two frames is 1."""
     from sklearn.decomposition import PCA
 
+    maps = data.store.load(layer)
+    release = getattr(data.store, "release", lambda: None)  # a memory-mapped cache: drop the pages read so far
+    n = len(maps)
+
+    def pooled(rows: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.asarray(maps[rows], dtype=np.float32))
+        release()
+        return F.adaptive_avg_pool2d(x, grid).flatten(1).numpy()
+
     fit = np.unique(np.linspace(0, n - 1, min(n, LABEL_FIT_ROWS)).round().astype(int))
-    chunks = [(int(i), int(i) + 1) for i in fit] if len(fit) < n else [(lo, min(n, lo + GATHER_ROWS)) for lo in range(0, n, GATHER_ROWS)]
-    sample = np.concatenate([rows(lo, hi) for lo, hi in chunks])
+    sample = np.concatenate([pooled(fit[lo:lo + GATHER_ROWS]) for lo in range(0, len(fit), GATHER_ROWS)])
     mean = sample.mean(0)
     sample -= mean
-    k = max(1, min(dims, len(sample) - 1, sample.shape[1]))
-    pca = PCA(n_components=k, svd_solver="randomized", random_state=0)
+    pca = PCA(n_components=max(1, min(dims, len(sample) - 1, sample.shape[1])), svd_solver="randomized", random_state=0)
     if len(fit) == n:  # every frame fits: the sample is the footage
         z = pca.fit_transform(sample).astype(np.float32) if n > 2 else sample
     else:
         pca.fit(sample)
-        z = np.concatenate([pca.transform(rows(lo, min(n, lo + GATHER_ROWS)) - mean).astype(np.float32) for lo in range(0, n, GATHER_ROWS)])
+        z = np.concatenate([pca.transform(pooled(np.arange(lo, min(n, lo + GATHER_ROWS))) - mean).astype(np.float32)
+                            for lo in range(0, n, GATHER_ROWS)])
     probe = z[np.unique(np.linspace(0, n - 1, min(n, 400)).astype(int))]
     d = np.sqrt(((probe[:, None] - probe[None]) ** 2).sum(-1))
     scale = float(np.median(d[np.triu_indices(len(probe), 1)])) if len(probe) > 1 else 1.0

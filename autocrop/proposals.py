@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from autocrop.dataset import QueryData
-from autocrop.embedding import embedding  # re-exported: the space the batch rules hold in
 from autocrop.defaults import LABEL_EXPLORE, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS
+from autocrop.embedding import embedding  # re-exported: the space the batch rules hold in
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
 

@@ -221,11 +221,11 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     counts = [int(c) for c in args.counts.split(",")]
     paths = [p for p in queries() if p.stem in args.only.split(",")]
     per_query, fulls, targets = {}, {}, {}
+    methods = tuple(m for m in METHODS if m in args.methods.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
             sim = Sim(path, args.trials, Path(tmp), args.val == "all")
             q = sim.cfg.name
-            methods = tuple(m for m in METHODS if m in args.methods.split(","))
             full, runs = [], {m: [] for m in methods}
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 sim.cfg.search.seed = seed

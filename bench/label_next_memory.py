@@ -3,10 +3,10 @@
     .venv/bin/python bench/label_next_memory.py [--frames 1000,20000] [--against 52d2253] [--write BENCHMARKS.md]
 
 The highway footage looped to N frames (bench/extract.py's symlinked loop, 120x160 input), one
-frame in 50 labelled in a CSV (labels from the car query's masks; a fresh process each), the last
-layer extracted once (by a first label-next run); then the peak RSS of a cold-start `label-next --n 50` with this checkout's
-code and with `--against`'s (a git worktree of that commit run on the same venv and cache). A cold
-start is label-next's whole path but the heads' votes: the embedding of every frame and k-means
+frame in 50 labelled in a CSV (labels from the car query's masks), the last layer extracted once
+(by a first label-next run); then the peak RSS (a fresh process each) of a cold-start
+`label-next --n 50` with this checkout's code and with `--against`'s (a git worktree of that
+commit, run on the same venv and cache). A cold start is label-next's whole path but the heads' votes: the embedding of every frame and k-means
 over the unlabelled training frames.
 """
 
@@ -18,16 +18,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from common import HIGHWAY, ROOT, write_section  # noqa: E402
 from extract import _looped, _peak_rss_mb  # noqa: E402
+from PIL import Image
 
 
 def _query(tmp: Path, n: int) -> Path:
     data = _looped(tmp / "data", n)
     masks = sorted((data / "groundtruth").glob("*.png"))
-    from PIL import Image
-    import numpy as np
-
     rows = []
     for i in range(0, n, 50):  # the car query's region (x 0-130, y 150-240): a car covers 1 % of it
         m = np.asarray(Image.open(masks[i]))[150:240, 0:130]
@@ -65,12 +64,12 @@ def main() -> None:
         try:
             for n in map(int, args.frames.split(",")):
                 q = _query(Path(tmp) / str(n), n)
-                warm = [sys.executable, "-m", "autocrop.cli", "label-next", str(q), "--n", "50", "--cold", "--quiet", "--no-mlflow"]
-                subprocess.run([*warm, "--out", str(Path(tmp) / f"{n}-warm.csv")], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)  # extracts the last layer
-                rss = []
-                for code in (ROOT, old):
-                    rss.append(_peak_rss_mb(["env", f"PYTHONPATH={code}", sys.executable, "-m", "autocrop.cli", "label-next", str(q), "--n", "50",
-                                             "--cold", "--quiet", "--no-mlflow", "--out", str(Path(tmp) / f"{n}-{code.name}.csv")]))
+                def label_next(code: Path, out: str) -> list[str]:
+                    return ["env", f"PYTHONPATH={code}", sys.executable, "-m", "autocrop.cli", "label-next", str(q), "--n", "50",
+                            "--cold", "--quiet", "--no-mlflow", "--out", str(Path(tmp) / f"{n}-{out}.csv")]
+
+                subprocess.run(label_next(ROOT, "warm"), check=True, stdout=subprocess.DEVNULL)  # extracts the last layer
+                rss = [_peak_rss_mb(label_next(code, name)) for code, name in ((ROOT, "now"), (old, "old"))]
                 lines.append(f"| {n:,} | {rss[0]:.0f} | {rss[1]:.0f} |")
                 print(lines[-1], flush=True)
         finally:

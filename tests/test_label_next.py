@@ -206,4 +206,3 @@ def test_a_cold_start_picks_typical_frames_of_the_largest_groups_not_outliers_no
     train_picks = [p.row for p in picks if p.split == "train"]
     assert len(train_picks) == 3 and all(p.reason.startswith("typical") for p in picks if p.split == "train")
     assert sorted(group[train_picks]) == [0, 1, 2]  # one per group, the test frames' group A included; no odd frame
-
