@@ -1,6 +1,6 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
-    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--write BENCHMARKS.md]
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--write BENCHMARKS.md]
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
@@ -40,6 +40,12 @@ labels lands on a different crop each time, and on far-band the crops of one lay
 0.040 to 0.338 in test FN even with every label; with the input fixed, what is left is what the
 labels are worth to one head and its threshold.
 
+**`--gaps`** splits each pick's shortfall in two (one more head training per search): the best
+of its search's trials by test FN (at test FP within the target + 0.03), which says what a perfect
+choice among the trials would give, and the pick's head thresholded on every validation label,
+which says what a perfect estimate of its threshold would give. What neither explains is the
+heads themselves: what the training labels are worth.
+
 `--from-log` rebuilds the tables and the plot from the printed output of earlier runs (the bench
 is deterministic for a seed), so a long run can be split by query and merged. `--methods proposals`
 runs label-next's frames alone: random and evenly spaced frames depend on label-next only through
@@ -77,6 +83,7 @@ from autocrop.study import trial_records  # noqa: E402
 
 METHODS = ("proposals", "random", "even")
 FN_TOL, FP_SLACK = 0.02, 0.03
+GAP_KEYS = ("best_fn", "best_fp", "allval_fn", "allval_fp")
 
 
 class Sim:
@@ -106,7 +113,8 @@ class Sim:
         data.cfg.search.storage = str(self.tmp / f"{name}.journal")
         study = run_search(data.cfg, data, self.space, self.trials, self.space.sampler, name, tracker=None, progress=False)
         op = data.cfg.search.operating_point
-        pick = self.pick = best_of(trial_records(study), op.target, op.rule)
+        self.records = trial_records(study)
+        pick = self.pick = best_of(self.records, op.target, op.rule)
         return name, {"test_fn": pick.test_fn, "test_fp": pick.test_fp, "val_fn": pick.val_fn, "test_auc": pick.metrics["test_auc"],
                       "labels": data.labelled - len(self.fixed)}
 
@@ -114,6 +122,28 @@ class Sim:
         """The every-label pick `ref` trained again on `data`'s labels: its test rates at its validation threshold."""
         m = Evaluator(data, data.cfg).retrain_all([ref])[0].record.metrics
         return {"fixed_fn": m["test_fn"], "fixed_fp": m["test_fp"]}
+
+    def gaps(self, data: QueryData) -> dict:
+        """Where the last pick's test FN falls short (`--gaps`): **best trial**, the lowest test FN
+        among the same search's trials with test FP within the target + slack (a perfect choice
+        among them); **every-val threshold**, the pick's head as trained on `data` but thresholded
+        on every validation label (a perfect threshold estimate for that head)."""
+        import torch
+
+        from autocrop.metrics import choose_threshold, rates
+
+        op, pick = self.cfg.search.operating_point, self.pick
+        assert pick is not None
+        ok = [r for r in self.records if r.test_fp <= op.target + FP_SLACK] or self.records
+        best = min(ok, key=lambda r: (r.test_fn, r.test_fp))
+        head = Evaluator(data, data.cfg).retrain_all([pick])[0].head
+        val, test = self.full.splits["val"], self.full.splits["test"]
+        with torch.no_grad():
+            s = {k: head(torch.from_numpy(pick.input.gather_windows(self.full.store, rows))[None])[0].numpy() for k, rows in (("val", val), ("test", test))}
+        blocks = self.full.blocks["val"] if op.per_block and self.full.blocks else None
+        thr = choose_threshold(s["val"], self.full.y[val], op.rule, op.target, blocks, op.reserve)
+        fp, fn = rates(self.full.y[test], (s["test"] >= thr).astype(int))
+        return {"best_fn": best.test_fn, "best_fp": best.test_fp, "allval_fn": fn, "allval_fp": fp}
 
     def trainable(self, known: np.ndarray) -> bool:
         d = self.data(known)
@@ -124,7 +154,8 @@ class Sim:
         return True
 
 
-def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS) -> dict[str, list[dict]]:
+def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS,
+              gaps: bool = False) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed)
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
@@ -146,6 +177,10 @@ def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods:
             out[m].append(r)
             print(f"{sim.cfg.name:>16} seed {seed} {m:>9} {r['labels']:>4} labels: test FN {r['test_fn']:.3f} FP {r['test_fp']:.3f} AUC {r['test_auc']:.4f} "
                   f"fixed input FN {r['fixed_fn']:.3f} FP {r['fixed_fp']:.3f} ({time.perf_counter() - t:.0f} s)", flush=True)
+            if gaps:
+                r |= sim.gaps(data)
+                print(f"{sim.cfg.name:>16} seed {seed} {m:>9} {r['labels']:>4} gaps: best trial FN {r['best_fn']:.3f} FP {r['best_fp']:.3f} "
+                      f"every-val threshold FN {r['allval_fn']:.3f} FP {r['allval_fp']:.3f}", flush=True)
             if i + 1 == len(counts):
                 continue
             more = counts[i + 1] - len(known[m])
@@ -159,8 +194,9 @@ def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods:
 
 def mean_curve(runs: list[list[dict]]) -> list[dict]:
     """Per label count, the mean over seeds of test FN, FP and AUC (and the mean label count)."""
-    return [{k: float(np.mean([run[i][k] for run in runs])) for k in ("test_fn", "test_fp", "test_auc", "fixed_fn", "fixed_fp", "labels")}
-            for i in range(len(runs[0]))]
+    keys = ("test_fn", "test_fp", "test_auc", "fixed_fn", "fixed_fp", "labels")
+    keys += GAP_KEYS if all(k in r for run in runs for r in run for k in GAP_KEYS) else ()
+    return [{k: float(np.mean([run[i][k] for run in runs])) for k in keys} for i in range(len(runs[0]))]
 
 
 def reached(curve: list[dict], ref: dict, target: float, judge: str = "test") -> int | None:
@@ -208,6 +244,9 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS),
                     help="the methods to run (random and even frames do not depend on label-next past its cold start: "
                          "a change to label-next's later batches needs only proposals run again; the tables then show what was run)")
+    ap.add_argument("--gaps", action="store_true",
+                    help="also split each pick's shortfall: the best of its search's trials by test FN, and its head thresholded "
+                         "on every validation label (one more head training per search)")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     if bad := set(args.methods.split(",")) - set(METHODS):
@@ -234,7 +273,7 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
                 assert ref is not None
                 print(f"{q:>16} seed {seed} every label ({full[-1]['labels']}): test FN {full[-1]['test_fn']:.3f} "
                       f"FP {full[-1]['test_fp']:.3f}; its pick: trial {ref.number}, {ref.input.layer} {ref.head}", flush=True)
-                for m, curve in run_query(sim, counts, seed, ref, methods).items():
+                for m, curve in run_query(sim, counts, seed, ref, methods, args.gaps).items():
                     runs[m].append(curve)
             per_query[q], fulls[q], targets[q] = runs, full, sim.cfg.search.operating_point.target
     return per_query, fulls, targets
@@ -244,6 +283,7 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
     """`measure`'s results from the lines it printed."""
     run = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\d+) labels: test FN ([\d.]+) FP ([\d.]+) AUC ([\d.]+) fixed input FN ([\d.]+) FP ([\d.]+)")
     every = re.compile(r"\s*(\S+) seed (\d+) every label \((\d+)\): test FN ([\d.]+) FP ([\d.]+)")
+    gap = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+\d+ gaps: best trial FN ([\d.]+) FP ([\d.]+) every-val threshold FN ([\d.]+) FP ([\d.]+)")
     seeds: dict[str, dict[str, dict[int, list[dict]]]] = {}
     fulls: dict[str, dict[int, dict]] = {}
     for log in logs:
@@ -252,6 +292,9 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
                 q, s, meth, *v = m.groups()
                 keys = ("labels", "test_fn", "test_fp", "test_auc", "fixed_fn", "fixed_fp")
                 seeds.setdefault(q, {}).setdefault(meth, {}).setdefault(int(s), []).append(dict(zip(keys, map(float, v), strict=True)))
+            elif m := gap.match(line):  # belongs to the run line just before it
+                q, s, meth, *v = m.groups()
+                seeds[q][meth][int(s)][-1] |= dict(zip(GAP_KEYS, map(float, v), strict=True))
             elif m := every.match(line):
                 q, s, lab, fn, fp = m.groups()
                 fulls.setdefault(q, {})[int(s)] = {"labels": int(lab), "test_fn": float(fn), "test_fp": float(fp)}
@@ -311,6 +354,10 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
                              lambda r: f"{r['fixed_fn']:.3f} / {r['fixed_fp']:.3f}"),
                  *_per_count(results, counts, "Mean test AUC of the search's pick (threshold-free: how well its scores rank the test frames):",
                              lambda r: f"{r['test_auc']:.4f}")]
+    if all(GAP_KEYS[0] in r for curves in results.values() for c in curves.values() for r in c):
+        curves_md += _per_count(results, counts, "Where the shortfall is, mean test FN: the pick / the best of its search's trials (test FP <= target + "
+                                f"{FP_SLACK}) / the pick's head thresholded on every validation label:",
+                                lambda r: f"{r['test_fn']:.3f} / {r['best_fn']:.3f} / {r['allval_fn']:.3f}")
     tests = [paired(per_query, j, o) for j in ("test", "fixed") for o in ("random", "even") if {"proposals", o} <= set(methods)]
     lines += ["", *[f"- {t}" for t in tests]]
     print("\n".join(lines + curves_md))
