@@ -47,7 +47,8 @@ which says what a perfect estimate of its threshold would give. What neither exp
 heads themselves: what the training labels are worth.
 
 `--from-log` rebuilds the tables and the plot from the printed output of earlier runs (the bench
-is deterministic for a seed), so a long run can be split by query and merged. `--methods proposals`
+is deterministic for a seed), so a long run can be split by query and merged. Logs of the published runs
+are kept in bench/logs/label_efficiency/. `--methods proposals`
 runs label-next's frames alone: random and evenly spaced frames depend on label-next only through
 the shared cold start, so a change to its later batches needs only proposals run again.
 """
