@@ -1,6 +1,6 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
-    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--write BENCHMARKS.md]
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--write BENCHMARKS.md]
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
@@ -45,6 +45,11 @@ of its search's trials by test FN (at test FP within the target + 0.03), which s
 choice among the trials would give, and the pick's head thresholded on every validation label,
 which says what a perfect estimate of its threshold would give. What neither explains is the
 heads themselves: what the training labels are worth.
+
+**`--batch N`**: label-next's frames are revealed at most N at a time, with a search on the
+labels so far before each batch (the searches between two counts are not judged): how label-next
+does when its user labels small batches and searches between them, rather than doubling the
+labelled set at once.
 
 `--from-log` rebuilds the tables and the plot from the printed output of earlier runs (the bench
 is deterministic for a seed), so a long run can be split by query and merged. Logs of the published runs
@@ -156,7 +161,7 @@ class Sim:
 
 
 def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS,
-              gaps: bool = False) -> dict[str, list[dict]]:
+              gaps: bool = False, batch: int = 0) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed)
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
@@ -186,8 +191,14 @@ def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods:
                 continue
             more = counts[i + 1] - len(known[m])
             if m == "proposals":
-                batch = next_batch(data, more, study, seed, progress=False)
-                known[m] = np.union1d(known[m], [p.row for p in batch.proposals])
+                while more > 0:
+                    step = next_batch(data, min(more, batch or more), study, seed, progress=False)
+                    known[m] = np.union1d(known[m], [p.row for p in step.proposals])
+                    more = counts[i + 1] - len(known[m])
+                    if not batch or not step.proposals or more <= 0:
+                        break
+                    data = sim.data(known[m])  # a search on the labels so far before the next batch
+                    study = sim.search(data)[0]
             elif m == "random":
                 known[m] = np.union1d(known[m], rng.choice(np.setdiff1d(sim.pickable, known[m]), more, replace=False))
     return out
@@ -248,6 +259,8 @@ def main() -> None:
     ap.add_argument("--gaps", action="store_true",
                     help="also split each pick's shortfall: the best of its search's trials by test FN, and its head thresholded "
                          "on every validation label (one more head training per search)")
+    ap.add_argument("--batch", type=int, default=0, metavar="N",
+                    help="label-next's frames revealed at most N at a time, a search before each batch (default: all at once)")
     ap.add_argument("--write", type=Path)
     args = ap.parse_args()
     if bad := set(args.methods.split(",")) - set(METHODS):
@@ -274,7 +287,7 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
                 assert ref is not None
                 print(f"{q:>16} seed {seed} every label ({full[-1]['labels']}): test FN {full[-1]['test_fn']:.3f} "
                       f"FP {full[-1]['test_fp']:.3f}; its pick: trial {ref.number}, {ref.input.layer} {ref.head}", flush=True)
-                for m, curve in run_query(sim, counts, seed, ref, methods, args.gaps).items():
+                for m, curve in run_query(sim, counts, seed, ref, methods, args.gaps, args.batch).items():
                     runs[m].append(curve)
             per_query[q], fulls[q], targets[q] = runs, full, sim.cfg.search.operating_point.target
     return per_query, fulls, targets
