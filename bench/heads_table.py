@@ -35,7 +35,7 @@ def main() -> None:
     ev = Evaluator(data, cfg)
     target = cfg.search.operating_point.target
     region = Crop.from_pixels(REGION, 320, 240)
-    lines = [f"| input | head | MACs | val FP | val FN | test FP | test FN | test event recall (2-of-3) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| input | head | MACs | val FP | val FN | test FP | test FN | test event recall (2-of-3) |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for pooled, layer, crop in ((False, args.layer, region), (True, data.backbone.layer_names[-1], region)):
         for kind in sorted(HEADS):
             l2s = (None,) if kind == "knn" else BASELINE_L2
