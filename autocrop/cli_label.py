@@ -50,7 +50,7 @@ def cmd_label_next(args: argparse.Namespace) -> int:
     from autocrop.dataset import prepare
     from autocrop.errors import ConfigError
     from autocrop.label_next import contact_sheet, default_out, next_batch, write_csv
-    from autocrop.tracking import NullTracker, Tracker
+    from autocrop.tracking import Tracker
 
     cfg = load_config(args.config, args.overrides)
     study = args.study or cfg.study_name

@@ -11,7 +11,7 @@ import torch
 from autocrop.backbone import Backbone
 from autocrop.config import Backbone as Spec
 from autocrop.engine import OrtEngine, TorchEngine, make_engine, resolve
-from autocrop.errors import ConfigError, DataError
+from autocrop.errors import ConfigError
 from conftest import HIGHWAY, WEIGHTS
 
 LAYERS = ["blocks.2.2", "blocks.4.2", "final"]

@@ -44,8 +44,6 @@ def test_select_registers_alias_and_export_roundtrip(searched, tmp_path, capsys)
     assert set(m["input"]) == {"layer", "cells", "mask", "extra", "window", "pooled"}
 
     # the selected trial is the cheapest Pareto trial (every trial meets a 1/1 rule)
-    import optuna
-
     study = load_study(searched.parent / "mlruns")
     assert m["cost_madds"] == min(t.user_attrs["cost_madds"] for t in study.best_trials)
 
@@ -58,8 +56,6 @@ def test_select_nothing_qualifies_names_closest(searched, capsys):
 
 @pytest.mark.parametrize("head", ["logistic", "mlp", "conv"])
 def test_onnx_parity_with_in_process_head(searched, tmp_path, head):
-    import optuna
-
     study = load_study(searched.parent / "mlruns")
     trials = [t for t in study.trials if t.user_attrs.get("head") == head]
     if not trials:  # the sampler may not have drawn this head: the pooled baseline always exists
@@ -130,8 +126,6 @@ def test_study_artifacts_logged(searched):
 
 
 def test_retrained_trial_reproduces_the_stored_one(searched):
-    import optuna
-
     from autocrop.evaluation import Evaluator
     from autocrop.records import TrialRecord
 
