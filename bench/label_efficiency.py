@@ -1,6 +1,6 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
-    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--write BENCHMARKS.md]
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--write BENCHMARKS.md | --plot PATH]
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
@@ -24,8 +24,9 @@ the operating point needs from validation.
 
 The reference is the same search on every label (mean over the seeds). A method reaches it at the
 first count from which on its mean test FN stays within 0.02 of it, with mean test FP within the
-target + 0.03. Plots test FN against labels into
-docs/label_efficiency.png and, with --write, a table into BENCHMARKS.md.
+target + 0.03. With --write, plots test FN against labels into docs/label_efficiency.png and
+writes a table into BENCHMARKS.md (a run without it leaves the published plot alone; `--plot PATH`
+puts its plot elsewhere).
 
 **Paired test**: the means hide how noisy one search on few labels is, so proposals are also
 compared with random and with even frames cell by cell (query, seed, count past the shared cold
@@ -261,7 +262,8 @@ def main() -> None:
                          "on every validation label (one more head training per search)")
     ap.add_argument("--batch", type=int, default=0, metavar="N",
                     help="label-next's frames revealed at most N at a time, a search before each batch (default: all at once)")
-    ap.add_argument("--write", type=Path)
+    ap.add_argument("--write", type=Path, help="write the tables into this markdown file and the plot into docs/")
+    ap.add_argument("--plot", type=Path, help="without --write: save the plot here (by default a run writes no plot)")
     args = ap.parse_args()
     if bad := set(args.methods.split(",")) - set(METHODS):
         ap.error(f"--methods {args.methods}: unknown {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
@@ -325,7 +327,7 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
 
 
 def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace) -> None:
-    """The plot into docs/, the tables to stdout and, with --write, into BENCHMARKS.md."""
+    """The tables to stdout; with --write, them into BENCHMARKS.md and the plot into docs/ (or the plot to --plot)."""
     counts = [int(c) for c in args.counts.split(",")]
     methods = [m for m in METHODS if all(m in runs for runs in per_query.values())]
     results = {q: {m: mean_curve(runs[m]) for m in methods} for q, runs in per_query.items()}
@@ -350,7 +352,10 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
     axes[0, 0].legend()
     fig.tight_layout()
     png = "label_efficiency.png" if args.val == "share" else "label_efficiency_val_all.png"
-    fig.savefig(ROOT / "docs" / png, dpi=100)
+    plot = ROOT / "docs" / png if args.write else args.plot
+    if plot:
+        fig.savefig(plot, dpi=100)
+        print(f"plot: {plot}")
 
     lines = ["| query | every label: labels, test FN / FP | judge | " + " | ".join(f"{m}: labels to reach it" for m in methods) + " | proposals / random |",
              "|---|---|---|" + "---:|" * (len(methods) + 1)]
