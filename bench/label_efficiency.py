@@ -1,6 +1,6 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
-    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--write BENCHMARKS.md | --plot PATH]
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--start shared|own] [--write BENCHMARKS.md | --plot PATH]
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
@@ -46,6 +46,13 @@ of its search's trials by test FN (at test FP within the target + 0.03), which s
 choice among the trials would give, and the pick's head thresholded on every validation label,
 which says what a perfect estimate of its threshold would give. What neither explains is the
 heads themselves: what the training labels are worth.
+
+**`--start own`**: random and evenly spaced frames start from their own first frames (random /
+evenly spaced, plus random ones until each block holds both classes) instead of label-next's cold
+start. The shared start compares what each method adds after the same seed set; `own` compares
+labelling with label-next from scratch against labelling without it, so what the cold start is
+worth counts too. Proposals are the same in both (a log of either serves with `--from-log`; give
+`--start own` there too, so the paired lines include the first count).
 
 **`--batch N`**: label-next's frames are revealed at most N at a time, with a search on the
 labels so far before each batch (the searches between two counts are not judged): how label-next
@@ -152,6 +159,17 @@ class Sim:
         fp, fn = rates(self.full.y[test], (s["test"] >= thr).astype(int))
         return {"best_fn": best.test_fn, "best_fp": best.test_fp, "allval_fn": fn, "allval_fp": fp}
 
+    def evenly(self, count: int) -> np.ndarray:
+        """`count` pickable frames evenly spaced in time."""
+        return self.pickable[np.unique(np.linspace(0, len(self.pickable) - 1, count).round().astype(int))]
+
+    def until_trainable(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """`rows` with random pickable frames added, 4 at a time, until every block can train and
+        threshold a head (what a user does when a first batch lacks a class)."""
+        while not self.trainable(rows):
+            rows = np.r_[rows, rng.choice(np.setdiff1d(self.pickable, rows), 4, replace=False)]
+        return rows
+
     def trainable(self, known: np.ndarray) -> bool:
         d = self.data(known)
         try:
@@ -162,21 +180,23 @@ class Sim:
 
 
 def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS,
-              gaps: bool = False, batch: int = 0) -> dict[str, list[dict]]:
+              gaps: bool = False, batch: int = 0, own_start: bool = False) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed)
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
-    start = np.array([p.row for p in cold.proposals])
-    while not sim.trainable(start):  # rare: the cold start lacks a class in a block; add random frames
-        start = np.r_[start, rng.choice(np.setdiff1d(sim.pickable, start), 4, replace=False)]
+    start = sim.until_trainable(np.array([p.row for p in cold.proposals]), rng)  # rare: it lacks a class in a block
+    starts = {m: start for m in methods}
+    if own_start:  # each method from its own first frames, as a user without label-next would start
+        starts["random"] = sim.until_trainable(rng.choice(sim.pickable, counts[0], replace=False), rng)
+        starts["even"] = sim.until_trainable(sim.evenly(counts[0]), rng)
     out: dict[str, list[dict]] = {m: [] for m in methods}
-    known = {m: start.copy() for m in methods}
+    known = {m: starts[m].copy() for m in methods}
     for i, count in enumerate(counts):
         for m in methods:
             if m == "even" and i > 0:
-                known[m] = sim.pickable[np.unique(np.linspace(0, len(sim.pickable) - 1, count).round().astype(int))]
+                known[m] = sim.evenly(count)
                 if not sim.trainable(known[m]):
-                    known[m] = np.union1d(known[m], start)
+                    known[m] = np.union1d(known[m], starts[m])
             data = sim.data(known[m])
             t = time.perf_counter()
             study, r = sim.search(data)
@@ -222,8 +242,8 @@ def reached(curve: list[dict], ref: dict, target: float, judge: str = "test") ->
     return None
 
 
-def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test", other: str = "random") -> str:
-    """Proposals against `other`, seed by seed and count by count (past the shared cold start):
+def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test", other: str = "random", first: int = 1) -> str:
+    """Proposals against `other`, seed by seed and count by count (from the count `first`: past the shared cold start by default):
     in how many of those cells proposals' test FN is lower, equal, higher; the mean difference (and
     test FP's, since a looser threshold buys FN with FP); and a Wilcoxon signed-rank test's p on
     the FN differences (two-sided; ties dropped). One search on few labels is
@@ -231,7 +251,7 @@ def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test
     from scipy.stats import wilcoxon
 
     pairs = [(a, b) for runs in per_query.values() for pa, pb in zip(runs["proposals"], runs[other], strict=True)
-             for a, b in zip(pa[1:], pb[1:], strict=True)]
+             for a, b in zip(pa[first:], pb[first:], strict=True)]
     d = np.array([a[f"{judge}_fn"] - b[f"{judge}_fn"] for a, b in pairs])
     d_fp = np.array([a[f"{judge}_fp"] - b[f"{judge}_fp"] for a, b in pairs])
     lower, equal = int((d < -1e-9).sum()), int((np.abs(d) <= 1e-9).sum())
@@ -262,6 +282,10 @@ def main() -> None:
                          "on every validation label (one more head training per search)")
     ap.add_argument("--batch", type=int, default=0, metavar="N",
                     help="label-next's frames revealed at most N at a time, a search before each batch (default: all at once)")
+    ap.add_argument("--start", choices=("shared", "own"), default="shared",
+                    help="shared: every method starts from label-next's cold start (compares what comes after it); "
+                         "own: random and even frames start from random / evenly spaced frames (label-next from scratch "
+                         "against labelling without it)")
     ap.add_argument("--write", type=Path, help="write the tables into this markdown file and the plot into docs/")
     ap.add_argument("--plot", type=Path, help="without --write: save the plot here (by default a run writes no plot)")
     args = ap.parse_args()
@@ -277,6 +301,7 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     paths = [p for p in queries() if p.stem in args.only.split(",")]
     per_query, fulls, targets = {}, {}, {}
     methods = tuple(m for m in METHODS if m in args.methods.split(","))
+    print(f"# label_efficiency: counts {counts}, {args.trials} trials, --val {args.val}, --start {args.start}, methods {', '.join(methods)}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
             sim = Sim(path, args.trials, Path(tmp), args.val == "all")
@@ -289,7 +314,7 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
                 assert ref is not None
                 print(f"{q:>16} seed {seed} every label ({full[-1]['labels']}): test FN {full[-1]['test_fn']:.3f} "
                       f"FP {full[-1]['test_fp']:.3f}; its pick: trial {ref.number}, {ref.input.layer} {ref.head}", flush=True)
-                for m, curve in run_query(sim, counts, seed, ref, methods, args.gaps, args.batch).items():
+                for m, curve in run_query(sim, counts, seed, ref, methods, args.gaps, args.batch, args.start == "own").items():
                     runs[m].append(curve)
             per_query[q], fulls[q], targets[q] = runs, full, sim.cfg.search.operating_point.target
     return per_query, fulls, targets
@@ -377,12 +402,12 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
         curves_md += _per_count(results, counts, "Where the shortfall is, mean test FN: the pick / the best of its search's trials (test FP <= target + "
                                 f"{FP_SLACK}) / the pick's head thresholded on every validation label:",
                                 lambda r: f"{r['test_fn']:.3f} / {r['best_fn']:.3f} / {r['allval_fn']:.3f}")
-    tests = [paired(per_query, j, o) for j in ("test", "fixed") for o in ("random", "even") if {"proposals", o} <= set(methods)]
+    tests = [paired(per_query, j, o, int(args.start == "shared")) for j in ("test", "fixed") for o in ("random", "even") if {"proposals", o} <= set(methods)]
     lines += ["", *[f"- {t}" for t in tests]]
     print("\n".join(lines + curves_md))
     if args.write:
         command = (f".venv/bin/python bench/label_efficiency.py --only {args.only} --counts {args.counts} --trials {args.trials} "
-                   f"--seeds {args.seeds} --val {args.val}")
+                   f"--seeds {args.seeds} --val {args.val} --start {args.start}")
         extra = ("\nA method reaches the reference at the first label count from which on its mean test FN stays <= the every-label "
                  f"mean + {FN_TOL} with mean test FP <= target + {FP_SLACK}. Search per count: the default sampler, {args.trials} trials, "
                  "linear heads.\n" + "\n".join(curves_md) + f"\n\n![test FN vs labels](docs/{png})\n")
