@@ -4,8 +4,8 @@
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
-from the same seed set (label-next's cold start: typical training frames, stratified validation frames),
-then, per label count, runs the default search on what is labelled (fixed budget, linear heads,
+from the same seed set (label-next's cold start: typical training frames, stratified validation frames;
+with `--start own`, random and even frames start from frames of their own), then, per label count, runs the default search on what is labelled (fixed budget, linear heads,
 no MLflow) and judges its pick (made on validation at the operating point) on the test block,
 which is always fully labelled. Each seed repeats all of it (cold start, random draws, search
 seed); curves are means over seeds, because one search on a few labels is a noisy judge. (On these
@@ -30,7 +30,7 @@ puts its plot elsewhere).
 
 **Paired test**: the means hide how noisy one search on few labels is, so proposals are also
 compared with random and with even frames cell by cell (query, seed, count past the shared cold
-start): how often their test FN is lower, equal, higher, the mean difference, and a Wilcoxon
+start; every count with `--start own`): how often their test FN is lower, equal, higher, the mean difference, and a Wilcoxon
 signed-rank p. (Even frames do not depend on the seed past the cold start, so their cells of one
 query and count are one labelled set searched once per seed.)
 
