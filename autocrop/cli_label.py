@@ -10,7 +10,7 @@ __all__ = ["add_label_command", "cmd_label_next"]
 
 EPILOG = """\
 how a query gets its labels:
-  autocrop label-next q.yaml --n 50          # no labels yet: 50 typical frames (q.yaml's labels.csv may not exist yet)
+  autocrop label-next q.yaml --n 50          # no labels yet: typical and random frames (q.yaml's labels.csv may not exist yet)
   # fill the `label` column (1, 0, or `ignore`) and append the rows to labels.csv
   autocrop search q.yaml --study q-1         # a short search on what is labelled
   autocrop label-next q.yaml --study q-1     # 50 frames where its Pareto heads disagree
@@ -25,7 +25,7 @@ difficulty, so that the fit behind that estimate sees frames of every score.
 
 
 def add_label_command(sub) -> None:
-    c = sub.add_parser("label-next", help="propose the next frames to label: where a search's heads disagree, or typical ones for a cold start",
+    c = sub.add_parser("label-next", help="propose the next frames to label: where a search's heads disagree, or typical and random ones for a cold start",
                        description="Write FILE.csv (frame,label,split,reason,score; fill in `label`) and FILE.png (a contact sheet).",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("config", metavar="CONFIG", help="query config YAML")
@@ -33,8 +33,8 @@ def add_label_command(sub) -> None:
     c.add_argument("--n", type=int, default=50, help="frames to propose (default 50)")
     c.add_argument("--study", help="the search whose heads vote (default: the config's name); none yet: a cold start")
     c.add_argument("--out", help="CSV to write (default: <study>-label-next.csv beside the config); the sheet goes beside it as .png")
-    c.add_argument("--seed", type=int, default=0, help="tie-breaks, the clustering behind typical picks and the validation draws (default 0)")
-    c.add_argument("--cold", action="store_true", help="ignore any search: choose typical frames of the cached features alone")
+    c.add_argument("--seed", type=int, default=0, help="tie-breaks, the clustering behind typical picks, the random ones and the validation draws (default 0)")
+    c.add_argument("--cold", action="store_true", help="ignore any search: a cold start (half typical frames of the cached features, half random ones)")
     c.add_argument("--min-distance", type=float, default=LABEL_MIN_DISTANCE,
                    help=f"no two proposals closer than this in feature space, in units of the median distance "
                         f"between two frames of the footage (default {LABEL_MIN_DISTANCE})")

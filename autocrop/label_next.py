@@ -24,7 +24,7 @@ from autocrop.proposals import Proposal, Votes, head_votes, propose, val_plan
 
 __all__ = ["Batch", "next_batch", "write_csv", "contact_sheet", "default_out"]
 
-TYPICAL = "the densest frames of the largest groups of similar cached features"  # how a cold start chooses
+TYPICAL = "half the training frames typical (the densest of the largest groups of similar cached features), half random"  # how a cold start chooses
 THUMB = (160, 120)  # contact-sheet thumbnail width, height
 COLUMNS = 8
 

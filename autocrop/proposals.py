@@ -7,13 +7,18 @@
 - **After a search** (`head_votes`): the heads of the study's Pareto trials (then its next best by
   val FN, up to `LABEL_MAX_HEADS`) are trained again on the labels as they are now and vote on
   every unlabelled frame. A frame scores by how evenly they split, and by how close the best
-  trial's score lies to its threshold. The top scorers fill half of the training picks; typical
-  frames (below) the other half (uncertainty alone, from few labels, samples a biased set).
-- **Cold start** (no search, or too few labels to train): typicality alone (TypiClust, Hacohen
-  et al., "Active learning on a budget", 2022): the densest frame of each of the largest groups
-  of similar frames that hold no labelled training frame. Over bench/label_efficiency.py's
-  queries it did better than k-centre, which picks outliers (BENCHMARKS.md).
-  Coverage counts labelled *training* frames only: test labels never train a head.
+  trial's score lies to its threshold. The top scorers fill half of the training picks (uncertainty
+  alone, from few labels, samples a biased set); typical frames the other half: the densest frame
+  of each of the largest groups of similar frames that hold no labelled training frame (TypiClust,
+  Hacohen et al., "Active learning on a budget", 2022). Coverage counts labelled *training* frames
+  only: test labels never train a head. Typicality beat k-centre there, which picks outliers, and
+  frames spread in time (BENCHMARKS.md).
+- **Cold start** (no search, or too few labels to train): half the training picks are typical
+  frames (as above), the other half drawn at random, each kept only where it keeps the batch's
+  rules (below). Typical frames alone were the cold start before; over seven of
+  bench/label_efficiency.py's queries their 24 frames trained heads no better than 24 random ones
+  (BENCHMARKS.md): one pick per group gives a small group of odd frames as large a share of the
+  first labels as the common scene, where random frames sample the footage as it comes.
 - **Validation frames** are never picked for difficulty: a validation set of hard frames would
   set the threshold wrong. They are drawn one per time stratum of the validation block's
   unlabelled frames, in proportion to the split's fractions: the threshold is estimated from
@@ -35,7 +40,7 @@ import numpy as np
 import torch
 
 from autocrop.dataset import QueryData
-from autocrop.defaults import LABEL_EXPLORE, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS
+from autocrop.defaults import LABEL_COLD_RANDOM, LABEL_EXPLORE, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS
 from autocrop.embedding import embedding  # re-exported: the space the batch rules hold in
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
@@ -49,7 +54,7 @@ class Proposal:
     row: int  # the feature store's row
     split: str  # train or val
     reason: str
-    score: float  # higher: more worth labelling (disagreement; distance for diversity picks; density for typical ones)
+    score: float  # higher: more worth labelling (disagreement; distance for diversity picks; density for typical ones; 0 for random ones)
 
 
 @dataclass(frozen=True)
@@ -176,6 +181,16 @@ def _typical(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.rando
         _diverse(batch, np.setdiff1d(cands, batch.rows), rest, split, rng)
 
 
+def _random(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.random.Generator) -> None:
+    """Up to k candidates in a seeded random order, those that keep the batch's rules."""
+    start = len(batch.picks)
+    for row in rng.permutation(cands):
+        if len(batch.picks) - start == k:
+            return
+        if batch.fits(int(row)):
+            batch.add(int(row), split, "random: half a cold start samples the footage as it comes (typical frames alone over-sample odd ones)", 0.0)
+
+
 def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str, rng: np.random.Generator) -> None:
     """The highest-scoring candidates that keep the batch's rules, for all but `LABEL_EXPLORE` of
     the batch; typical frames fill what is left."""
@@ -274,8 +289,11 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
 
 
 def _train_picks(batch: _Batch, cands: np.ndarray, votes: Votes | None, k: int, rng: np.random.Generator) -> None:
+    start = len(batch.picks)
     if votes is None:
-        _typical(batch, cands, k, "train", rng)
+        typical = k - int(round(k * LABEL_COLD_RANDOM))
+        _typical(batch, cands, typical, "train", rng)
+        _random(batch, np.setdiff1d(cands, batch.rows), k - (len(batch.picks) - start), "train", rng)
     else:  # votes are per row of the whole train pool; cands keep its order
         keep = np.isin(batch.data.pool["train"], cands)
         _by_votes(batch, cands, Votes(votes.score[keep], [r for r, ok in zip(votes.reason, keep, strict=True) if ok]), k, "train", rng)

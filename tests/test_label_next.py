@@ -183,10 +183,12 @@ def test_the_validation_plan_names_the_blocks_that_lack_a_labelled_frame_of_eith
     assert val_plan(short) is None
 
 
-def test_a_cold_start_picks_typical_frames_of_the_largest_groups_not_outliers_nor_near_test(query):
-    """Typicality (TypiClust): at a cold start the training picks are the densest frames of the
-    largest groups of similar frames, one per group, never the odd frame out; labelled test frames
-    are not coverage (they can never train a head)."""
+def test_a_cold_start_is_half_typical_frames_half_random_ones_never_near_test(query):
+    """A cold start's training picks: half typical (TypiClust: the densest frames of the largest
+    groups of similar frames, never the odd frame out; labelled test frames are not coverage, they
+    can never train a head), half drawn at random, so the footage's own mix of frames shows in the
+    first labels (typical frames alone give a small group as many picks as the common scene)."""
+    from autocrop.defaults import LABEL_COLD_RANDOM
     from autocrop.proposals import propose
 
     data = prepare(load_config(query))
@@ -202,7 +204,16 @@ def test_a_cold_start_picks_typical_frames_of_the_largest_groups_not_outliers_no
     emb = centres[group] + rng.normal(0, 0.05, (len(data.ids), 8)).astype(np.float32)
     emb[odd] = np.eye(8, dtype=np.float32)[3:] * 4  # five odd frames, each far from everything
     group[odd] = -1
-    picks = propose(data, emb, 4, 0, None, min_distance=0.0, min_gap=1)
-    train_picks = [p.row for p in picks if p.split == "train"]
-    assert len(train_picks) == 3 and all(p.reason.startswith("typical") for p in picks if p.split == "train")
-    assert sorted(group[train_picks]) == [0, 1, 2]  # one per group, the test frames' group A included; no odd frame
+    picks = propose(data, emb, 8, 0, None, min_distance=0.0, min_gap=1)
+    train_picks = [p for p in picks if p.split == "train"]
+    typical = [p.row for p in train_picks if p.reason.startswith("typical")]
+    drawn = [p.row for p in train_picks if p.reason.startswith("random")]
+    assert len(train_picks) == 5 and len(typical) == 5 - round(5 * LABEL_COLD_RANDOM) == 3 and len(drawn) == 2
+    assert sorted(group[typical]) == [0, 1, 2]  # one per group, the test frames' group A included; no odd frame
+    # the random half follows the footage's mix: group A (60 % of it) gets about 60 % of its picks, C about 10 %
+    big = propose(data, emb, 96, 0, None, min_distance=0.0, min_gap=1)
+    drawn = np.array([p.row for p in big if p.reason.startswith("random")])
+    assert len(drawn) == round(64 * LABEL_COLD_RANDOM)  # 64 of 96 are training picks
+    share = np.bincount(group[drawn] + 1, minlength=4)[1:] / len(drawn)
+    assert 0.4 < share[0] < 0.8 and share[2] < 0.25, share
+    assert [p.row for p in propose(data, emb, 96, 0, None, min_distance=0.0, min_gap=1)] == [p.row for p in big]
