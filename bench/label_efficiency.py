@@ -4,7 +4,7 @@
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
-from the same seed set (label-next's cold start: typical training frames, stratified validation frames;
+from the same seed set (label-next's cold start: half typical, half random training frames, stratified validation frames;
 with `--start own`, random and even frames start from frames of their own), then, per label count, runs the default search on what is labelled (fixed budget, linear heads,
 no MLflow) and judges its pick (made on validation at the operating point) on the test block,
 which is always fully labelled. Each seed repeats all of it (cold start, random draws, search
