@@ -220,7 +220,7 @@ def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods:
                         break
                     data = sim.data(known[m])  # a search on the labels so far before the next batch
                     study = sim.search(data)[0]
-            elif m == "random":
+            elif m == "random" and more > 0:  # a start made trainable can hold more than the next count already
                 known[m] = np.union1d(known[m], rng.choice(np.setdiff1d(sim.pickable, known[m]), more, replace=False))
     return out
 
