@@ -24,7 +24,7 @@ from autocrop.proposals import Proposal, Votes, head_votes, propose, val_plan
 
 __all__ = ["Batch", "next_batch", "write_csv", "contact_sheet", "default_out"]
 
-TYPICAL = "half the training frames typical (the densest of the largest groups of similar cached features), half random"  # how a cold start chooses
+COLD_START = "half the training frames typical (the densest of the largest groups of similar cached features), half random"  # how a cold start chooses
 THUMB = (160, 120)  # contact-sheet thumbnail width, height
 COLUMNS = 8
 
@@ -49,11 +49,11 @@ def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Vo
     study = peek(data.cfg, study_name)
     records = trial_records(study) if study is not None else []
     if not records:
-        return None, f"cold start (no complete trial in study `{study_name}` yet): {TYPICAL}"
+        return None, f"cold start (no complete trial in study `{study_name}` yet): {COLD_START}"
     try:
         check_trainable(data.y, data.splits, "too few labels to train")
     except DataError as exc:
-        return None, f"cold start ({str(exc).split(';')[0]}): {TYPICAL}"
+        return None, f"cold start ({str(exc).split(';')[0]}): {COLD_START}"
     op = data.cfg.search.operating_point
     front = pareto_numbers(study)  # the Pareto set first, then the next best by val FN: a committee of a few
     heads = sorted(records, key=lambda r: (r.number not in front, r.val_fn, r.val_fp, r.cost_madds))[:LABEL_MAX_HEADS]
@@ -77,7 +77,7 @@ def next_batch(data: QueryData, n: int, study_name: str, seed: int = 0, min_dist
         raise ConfigError(f"{data.cfg.source_path}: every train and validation frame is labelled already; nothing to propose")
     layer = baseline_layer(data)
     data.store.extract([layer], progress=progress)
-    votes, mode = (None, f"cold start (--cold): {TYPICAL}") if cold else _votes(data, study_name, data.pool["train"])
+    votes, mode = (None, f"cold start (--cold): {COLD_START}") if cold else _votes(data, study_name, data.pool["train"])
     picks = propose(data, embedding(data, layer), n, seed, votes, min_distance, min_gap)
     plan = val_plan(data) if votes is not None else None
     if plan is not None and plan.short:
