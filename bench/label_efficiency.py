@@ -38,7 +38,8 @@ query and count are one labelled set searched once per seed.)
 redraws the seeds with replacement (the same draw for proposals, random frames and the reference)
 and gives the ratio's median, its 5-95 % range and the share of draws in which it is at most a
 third. Random frames that do not reach the reference by the last count count as reaching it there,
-proposals that do not as never: the spread errs against label-next.
+proposals that do not as never: the spread errs against label-next. A draw where neither reaches
+it has no ratio and does not hold the goal.
 
 **Fixed input** (a second, less noisy judge of the same labelled sets): the every-label search's
 pick (its input, head, hyperparameters and seed) trained again on each method's labels and
@@ -254,7 +255,7 @@ def ratio_spread(runs: dict[str, list[list[dict]]], fulls: list[dict], target: f
     the same draw for both methods and the reference) `n` times: median, 5-95 % range, and the share
     of draws in which the goal (at most a third) holds. A method that does not reach it by the last
     count counts as reaching it there (random) or never (proposals), so the spread errs against
-    label-next; draws where neither reaches it are left out."""
+    label-next; draws where neither reaches it have no ratio (and do not hold the goal)."""
     rng = np.random.default_rng(seed)
     k, ratios = len(fulls), []
     for _ in range(n):
@@ -267,7 +268,9 @@ def ratio_spread(runs: dict[str, list[list[dict]]], fulls: list[dict], target: f
     if not ratios:
         return "-"
     lo, mid, hi = np.percentile(ratios, [5, 50, 95], method="nearest")
-    return f"{mid:.2f} [{lo:.2f}-{hi:.2f}], {np.mean(np.array(ratios) <= 1 / 3 + 1e-9):.0%}"
+    held = np.sum(np.array(ratios) <= 1 / 3 + 1e-9) / n  # a draw where neither reaches it: not held
+    some = f" (a ratio in {len(ratios)} of {n} draws)" if len(ratios) < n else ""
+    return f"{mid:.2f} [{lo:.2f}-{hi:.2f}], {held:.0%}{some}"
 
 
 def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test", other: str = "random", first: int = 1) -> str:
