@@ -28,9 +28,11 @@ def car_query(overrides: list[str] | None = None, extract: bool = True) -> tuple
 
 
 def write_section(path: Path, title: str, command: str, lines: list[str], extra: str = "") -> None:
-    """Replace (or append) the `title` section of a markdown file with a dated table."""
+    """Replace (or append) the `title` section of a markdown file with a dated table. The section
+    ends at the next heading of level 2 or 3: its ### subsections (earlier runs, written by hand)
+    are kept."""
     body = path.read_text() if path.exists() else "# Benchmarks\n"
     section = f"{title}\n\n`{command}` on {time.strftime('%Y-%m-%d')}, 2 CPU cores.\n\n" + "\n".join(lines) + "\n" + extra
-    pattern = re.compile(re.escape(title) + r".*?(?=\n## |\Z)", re.S)
+    pattern = re.compile(re.escape(title) + r".*?(?=\n###? |\Z)", re.S)
     body = pattern.sub(lambda _m: section, body) if pattern.search(body) else body.rstrip() + "\n\n" + section
     path.write_text(body)
