@@ -4,9 +4,13 @@ paired per (query, seed, count past the first), per query and over all, by the s
 fixed input; with each query's mean test FN per count.
 
     .venv/bin/python bench/logs/label_efficiency/2026-12-02-explore-mix-compare.py   # from the repository root
+    .venv/bin/python bench/logs/label_efficiency/2026-12-02-explore-mix-compare.py val-near-threshold   # the other screen
+
+The argument names another variant's logs (2026-12-02-NAME-*.log), compared the same way.
 """
 import glob
 import re
+import sys
 
 import numpy as np
 from scipy.stats import wilcoxon
@@ -20,7 +24,7 @@ def load(paths):
                 d[(q, int(s), int(lab))] = (float(fn), float(fp), float(ffn), float(ffp))
     return d
 old = load(glob.glob("bench/logs/label_efficiency/2026-12-02-fine-grid-*.log"))
-new = load(glob.glob("bench/logs/label_efficiency/2026-12-02-explore-mix-*.log"))
+new = load(glob.glob(f"bench/logs/label_efficiency/2026-12-02-{sys.argv[1] if len(sys.argv) > 1 else 'explore-mix'}-*.log"))
 keys = sorted(set(old) & set(new))
 qs = sorted({k[0] for k in keys})
 for j, judge in ((0, "search"), (2, "fixed")):
