@@ -67,7 +67,9 @@ does when its user labels small batches and searches between them, rather than d
 labelled set at once.
 
 `--from-log` rebuilds the tables and the plot from the printed output of earlier runs (the bench
-is deterministic for a seed), so a long run can be split by query and merged. Logs of the published runs
+is deterministic for a seed), so a long run can be split by query and merged; the rates it reads,
+printed to 3 decimals, are snapped back to their exact fractions of the test block, so its tables
+are the run's own. Logs of the published runs
 are kept in bench/logs/label_efficiency/. `--methods proposals`
 runs label-next's frames alone: random and evenly spaced frames depend on label-next only through
 the shared cold start, so a change to its later batches needs only proposals run again.
