@@ -1,0 +1,77 @@
+"""Two diagnostics of the few-label searches of bench/label_efficiency.py (car-left-near, 2026-12-03).
+
+    AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-03-few-label-searches.py inputs car 0,1,2,3,4 32,48,64,96
+    AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-03-few-label-searches.py l2 car 0,1,2,3,4 32,48,64,96
+
+Label sets follow the bench (label-next's cold start and one batch per count, or random frames
+from their own start), with the first count as the start. After each search:
+- `inputs`: every trial's input and head retrained on every label: is the shortfall the inputs
+  the search proposes, or what the few labels teach the heads on them?
+- `l2`: the same 16 trials retrained on the few labels with other L2 weights, and the pick by
+  the search's rule among them.
+"""
+import importlib.util
+import sys
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, "bench")
+spec = importlib.util.spec_from_file_location("le", "bench/label_efficiency.py")
+le = importlib.util.module_from_spec(spec)
+sys.modules["le"] = le
+spec.loader.exec_module(le)
+from autocrop.evaluation import Evaluator  # noqa: E402
+from autocrop.label_next import next_batch  # noqa: E402
+from autocrop.selection import best_of  # noqa: E402
+
+mode, query = sys.argv[1], sys.argv[2]
+seeds, counts = [int(s) for s in sys.argv[3].split(",")], [int(c) for c in sys.argv[4].split(",")]
+L2 = [1e-3, 1e-2, 3e-2, 1e-1]
+sim = le.Sim(Path(f"bench/queries/{query}.yaml") if query != "car" else Path("conf/car.yaml"), 16, Path(tempfile.mkdtemp()))
+op = sim.cfg.search.operating_point
+sim.cfg.search.seed = 0
+_, ref = sim.search(sim.data(sim.pickable))
+print("every label test FN", round(ref["test_fn"], 3), "pick", sim.pick.number, sim.pick.hparams, flush=True)
+ev_full = Evaluator(sim.data(sim.pickable), sim.cfg)
+
+
+def best_fn(recs) -> float:
+    ok = [r for r in recs if r.test_fp <= op.target + le.FP_SLACK] or recs
+    return min(r.test_fn for r in ok)
+
+
+def report(m: str, seed: int, data, r: dict) -> str:
+    recs = list(sim.records)
+    head = f"RES {query} seed {seed} {m:>9} {r['labels']:4d}: "
+    if mode == "inputs":
+        every = [o.record for o in ev_full.retrain_all(recs)]
+        at = next(j for j, x in enumerate(recs) if x.number == sim.pick.number)
+        return head + (f"pick few {r['test_fn']:.3f} | pick's input on all labels {every[at].test_fn:.3f} | best trial few {best_fn(recs):.3f} | "
+                       f"best input on all labels {best_fn(every):.3f} | median input on all {np.median([x.test_fn for x in every]):.3f}")
+    parts = [head + f"search pick FN {r['test_fn']:.3f} FP {r['test_fp']:.3f}"]
+    ev = Evaluator(data, data.cfg)
+    for l2 in L2:
+        p = best_of([o.record for o in ev.retrain_all([replace(x, hparams={**x.hparams, "l2": l2}) for x in recs])], op.target, op.rule)
+        parts.append(f"l2 {l2:g}: FN {p.test_fn:.3f} FP {p.test_fp:.3f}")
+    return " | ".join(parts)
+
+
+for seed in seeds:
+    rng = np.random.default_rng(seed)
+    sim.cfg.search.seed = seed
+    cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
+    known = {"proposals": sim.until_trainable(np.array([p.row for p in cold.proposals]), rng),
+             "random": sim.until_trainable(rng.choice(sim.pickable, counts[0], replace=False), rng)}
+    for i, count in enumerate(counts):
+        for m in ("proposals", "random"):
+            data = sim.data(known[m])
+            study, r = sim.search(data)
+            print(report(m, seed, data, r), flush=True)
+            more = counts[i + 1] - len(known[m]) if i + 1 < len(counts) else 0
+            if m == "proposals" and more > 0:
+                known[m] = np.union1d(known[m], [p.row for p in next_batch(data, more, study, seed, progress=False).proposals])
+            elif m == "random" and more > 0:
+                known[m] = np.union1d(known[m], rng.choice(np.setdiff1d(sim.pickable, known[m]), more, replace=False))
