@@ -9,6 +9,8 @@ from their own start), with the first count as the start. After each search:
   the search proposes, or what the few labels teach the heads on them?
 - `l2`: the same 16 trials retrained on the few labels with other L2 weights, and the pick by
   the search's rule among them.
+- `agree`: picks that weigh how far each trial agrees with the others on the unlabelled frames,
+  and the cheapest (smallest input) trial within one validation FN of the best.
 """
 import importlib.util
 import sys
@@ -43,6 +45,34 @@ def best_fn(recs) -> float:
     return min(r.test_fn for r in ok)
 
 
+def agree(data, recs, r: dict) -> str:
+    """Picks that also weigh how far each trial's scores on the unlabelled frames agree with the
+    other trials' (Spearman with the mean rank): a label-free vote on which inputs generalise."""
+    import torch
+    from scipy.stats import rankdata, spearmanr
+
+    from autocrop.defaults import RATE_TOL
+
+    pool = np.sort(np.r_[data.pool["train"], data.pool["val"]])
+    outs = Evaluator(data, data.cfg).retrain_all(recs)
+    with torch.no_grad():
+        s = np.stack([o.head(torch.from_numpy(x.input.gather_windows(sim.full.store, pool))[None])[0].numpy()
+                      for o, x in zip(outs, recs, strict=True)])
+    ranks = np.stack([rankdata(v) for v in s])
+    score = np.array([spearmanr(ranks[j], np.delete(ranks, j, 0).mean(0))[0] for j in range(len(recs))])
+    ok = [j for j, x in enumerate(recs) if x.val_fp <= op.target + RATE_TOL] or list(range(len(recs)))
+    best_fn_val = min(recs[j].val_fn for j in ok)
+    a = max(ok, key=lambda j: score[j])
+    b = max((j for j in ok if recs[j].val_fn <= best_fn_val + RATE_TOL), key=lambda j: score[j])
+    pos = max(int((data.y[data.splits["val"]] == 1).sum()), 1)
+    near = [j for j in ok if recs[j].val_fn <= best_fn_val + 1 / pos + RATE_TOL]
+    c = max(near, key=lambda j: score[j])
+    d = min(near, key=lambda j: (recs[j].cost_madds, recs[j].val_fn))  # Occam: the smallest input within one val FN
+    return (f"search pick FN {r['test_fn']:.3f} FP {r['test_fp']:.3f} | agree FN {recs[a].test_fn:.3f} FP {recs[a].test_fp:.3f} | "
+            f"ties by agreement FN {recs[b].test_fn:.3f} FP {recs[b].test_fp:.3f} | within one val FN FN {recs[c].test_fn:.3f} FP {recs[c].test_fp:.3f} | "
+            f"within one val FN, cheapest FN {recs[d].test_fn:.3f} FP {recs[d].test_fp:.3f} | best trial FN {best_fn(recs):.3f}")
+
+
 def report(m: str, seed: int, data, r: dict) -> str:
     recs = list(sim.records)
     head = f"RES {query} seed {seed} {m:>9} {r['labels']:4d}: "
@@ -51,6 +81,8 @@ def report(m: str, seed: int, data, r: dict) -> str:
         at = next(j for j, x in enumerate(recs) if x.number == sim.pick.number)
         return head + (f"pick few {r['test_fn']:.3f} | pick's input on all labels {every[at].test_fn:.3f} | best trial few {best_fn(recs):.3f} | "
                        f"best input on all labels {best_fn(every):.3f} | median input on all {np.median([x.test_fn for x in every]):.3f}")
+    if mode == "agree":
+        return head + agree(data, recs, r)
     parts = [head + f"search pick FN {r['test_fn']:.3f} FP {r['test_fp']:.3f}"]
     ev = Evaluator(data, data.cfg)
     for l2 in L2:
