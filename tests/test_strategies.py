@@ -54,6 +54,30 @@ def test_sparse_proposals_are_valid_enqueued_crops(query):
 
 
 @pytest.mark.slow
+def test_auto_proposes_the_region_cells_of_every_layer_before_the_group_lasso(query):
+    """With a region, `auto` enqueues its cells on each layer first (no label needed: on few labels
+    they are what a search can trust), then the group-lasso proposals; without one, those alone."""
+    from autocrop.samplers import SAMPLERS, rf_context
+
+    cfg = load_config(query)
+    data = prepare(cfg)
+    space = load_space(cfg.search.space)
+    props, lasso = SAMPLERS["auto"].propose(data, space), sparse_proposals(data, space)
+    first, targets = props[: len(space.layers)], rf_context(cfg, data, space)["targets"]
+    assert [p["layer"] for p, _ in first] == list(space.layers) and props[len(space.layers):] == lasso
+    for (p, attrs), layer in zip(first, space.layers, strict=True):
+        assert attrs == {} and p["head"] == "logistic" and p["logistic.l2"] == pytest.approx(1e-3)
+        (lo_c, hi_c), (lo_s, hi_s) = space.crop.center, space.crop.size
+        for k in ("crop_cx", "crop_cy"):
+            assert p[k] == pytest.approx(np.clip(targets[layer][k], lo_c, hi_c))
+        for k in ("crop_w", "crop_h"):
+            assert p[k] == pytest.approx(np.clip(targets[layer][k], lo_s, hi_s))
+    assert first[0][0]["crop_cx"] < 0.3 and first[0][0]["crop_cy"] > 0.7  # the region: the left lane, near
+    cfg.labels.region = None
+    assert SAMPLERS["auto"].propose(data, space) == lasso
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["rf", "sparse"])
 def test_search_with_strategy_and_constraints(query, tmp_path, sampler):
     over = ["search.constraints.max_fp=0.05", "search.constraints.max_fn=0.3"]

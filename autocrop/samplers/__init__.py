@@ -11,7 +11,7 @@ import optuna
 
 from autocrop.samplers.paper import PaperSampler
 from autocrop.samplers.registry import SAMPLERS, SamplerDef, check_sampler, get_sampler, make_sampler, register_sampler, sampler_names
-from autocrop.samplers.rf import ReceptiveFieldSampler, rf_context, roi_targets
+from autocrop.samplers.rf import ReceptiveFieldSampler, rf_context, roi_proposals, roi_targets
 from autocrop.samplers.sparse import sparse_proposals
 
 # TPE's `group` (conditional head hyper-parameters) is stable in practice; keep its notice quiet
@@ -57,10 +57,20 @@ def _sparse(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
 
 def _auto_context(cfg, data, space) -> dict:
     """`rf`'s crop targets when the query has a region (`search.roi` or `labels.region`), else none."""
-    return rf_context(cfg, data, space) if (cfg.search.roi or cfg.labels.region) else {}
+    return rf_context(cfg, data, space) if _has_region(cfg) else {}
 
 
-@register_sampler("auto", help="the default: group-lasso proposals first, then receptive-field-guided crops "
-                               "when the query has a region, else TPE", context=_auto_context, propose=sparse_proposals)
+def _has_region(cfg) -> bool:
+    return bool(cfg.search.roi or cfg.labels.region)
+
+
+def _auto_propose(data, space) -> list:
+    """The region's cells on each layer (when the query has a region), then group-lasso proposals."""
+    return [*(roi_proposals(data, space) if _has_region(data.cfg) else []), *sparse_proposals(data, space)]
+
+
+@register_sampler("auto", help="the default: when the query has a region, its cells on each layer first; then "
+                               "group-lasso proposals; then receptive-field-guided crops (with a region) or TPE",
+                  context=_auto_context, propose=_auto_propose)
 def _auto(seed: int, ctx: dict) -> optuna.samplers.BaseSampler:
     return ReceptiveFieldSampler(ctx["targets"], seed=seed) if ctx.get("targets") else _tpe(seed)

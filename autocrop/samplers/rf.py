@@ -16,7 +16,7 @@ from autocrop.defaults import RF_EXPLORE, RF_SPREAD
 from autocrop.errors import ConfigError
 from autocrop.samplers.paper import PaperSampler
 
-__all__ = ["ReceptiveFieldSampler", "roi_targets", "rf_context"]
+__all__ = ["ReceptiveFieldSampler", "roi_proposals", "roi_targets", "rf_context"]
 
 CropTarget = dict[str, float]  # crop_cx, crop_cy, crop_w, crop_h
 
@@ -54,6 +54,22 @@ def rf_context(cfg: Any, data: Any, space: Any) -> dict[str, Any]:
     targets = roi_targets(receptive_fields(data.backbone), data.backbone.layers(), space.layers, roi,
                           frame_hw, tuple(cfg.backbone.input_size))
     return {"targets": targets}
+
+
+def roi_proposals(data: Any, space: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(params, user attrs) to enqueue: on each layer, the cells whose receptive fields cover the
+    query's region (no label needed), read by the proposals' head. On few labels these are the
+    inputs a search can trust most: label-derived crops and the choice among them are noisy there
+    (BENCHMARKS, "the query region's cells first")."""
+    from autocrop.samplers.sparse import proposal_head
+
+    head, hp = proposal_head(space)
+    (lo_c, hi_c), (lo_s, hi_s) = space.crop.center, space.crop.size
+    out = []
+    for layer, t in rf_context(data.cfg, data, space)["targets"].items():
+        crop = {k: float(np.clip(t[k], lo_c, hi_c)) for k in CENTER_PARAMS} | {k: float(np.clip(t[k], lo_s, hi_s)) for k in SIZE_PARAMS}
+        out.append(({"layer": layer, "head": head, **hp, **crop}, {}))
+    return out
 
 
 class ReceptiveFieldSampler(BaseSampler):

@@ -16,7 +16,7 @@ from autocrop.inputs import InputSpec
 from autocrop.labels import subsample
 from autocrop.space import EXTRA_ATTR, MASK_ATTR, SearchSpace
 
-__all__ = ["group_lasso_path", "sparse_proposals"]
+__all__ = ["group_lasso_path", "proposal_head", "sparse_proposals"]
 
 
 def group_lasso_path(x: np.ndarray, y: np.ndarray, n_lambdas: int = LASSO_LAMBDAS, iters: int = LASSO_ITERS) -> list[np.ndarray]:
@@ -52,6 +52,16 @@ def group_lasso_path(x: np.ndarray, y: np.ndarray, n_lambdas: int = LASSO_LAMBDA
     return supports
 
 
+def proposal_head(space: SearchSpace) -> tuple[str, dict[str, Any]]:
+    """The head enqueued proposals train, the space's first, and its hyper-parameters: the middle
+    of each range (geometric for a log range), the first of each list."""
+    head = next(iter(space.heads))
+    hp = {f"{head}.{k}": (v.low * v.high) ** 0.5 if getattr(v, "log", False) else (v.low + v.high) / 2
+          for k, v in space.heads[head].items() if hasattr(v, "low")}
+    hp |= {f"{head}.{k}": v[0] for k, v in space.heads[head].items() if isinstance(v, list)}
+    return head, hp
+
+
 def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_LAYER) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(params, user attrs) to enqueue. Per distinct support: its bounding box as a crop; when the
     support does not fill that box, also the support itself as a cell mask; and, across layers,
@@ -59,10 +69,7 @@ def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_L
     rows = subsample(data.splits["train"], LASSO_MAX_ROWS)
     y = data.y[rows]
     info = data.backbone.layers()
-    head = next(iter(space.heads))
-    hp = {f"{head}.{k}": (v.low * v.high) ** 0.5 if getattr(v, "log", False) else (v.low + v.high) / 2
-          for k, v in space.heads[head].items() if hasattr(v, "low")}
-    hp |= {f"{head}.{k}": v[0] for k, v in space.heads[head].items() if isinstance(v, list)}
+    head, hp = proposal_head(space)
     out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     first_box: dict[str, tuple[dict[str, Any], tuple[int, int, int, int]]] = {}
     lo_c, hi_c = space.crop.center

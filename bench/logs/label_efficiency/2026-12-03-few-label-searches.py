@@ -11,6 +11,7 @@ from their own start), with the first count as the start. After each search:
   the search's rule among them.
 - `agree`: picks that weigh how far each trial agrees with the others on the unlabelled frames,
   and the cheapest (smallest input) trial within one validation FN of the best.
+- `roi`: the query region's cells on each layer (label-free), trained on the few labels.
 """
 import importlib.util
 import sys
@@ -73,6 +74,25 @@ def agree(data, recs, r: dict) -> str:
             f"within one val FN, cheapest FN {recs[d].test_fn:.3f} FP {recs[d].test_fp:.3f} | best trial FN {best_fn(recs):.3f}")
 
 
+def roi(data, recs, r: dict) -> str:
+    """The query region's cells on each layer (the `rf` sampler's targets: no label needed), one
+    logistic head each, trained on the few labels: each layer's test FN, the search's rule among
+    these 5 alone, and among them plus the search's 16 trials."""
+    from autocrop.crops import Crop
+    from autocrop.samplers import rf_context
+    from autocrop.space import TrialSpec
+
+    ev = Evaluator(data, data.cfg)
+    targets = rf_context(data.cfg, data, sim.space)["targets"]
+    jobs = [ev.job(TrialSpec(layer, Crop.from_center(t["crop_cx"], t["crop_cy"], t["crop_w"], t["crop_h"]), "logistic", {"l2": 1e-3}), 1000 + i)
+            for i, (layer, t) in enumerate(targets.items())]
+    rois = [o.record for o in ev.run(jobs)]
+    a, b = best_of(rois, op.target, op.rule), best_of([*rois, *recs], op.target, op.rule)
+    layers = " ".join(f"{x.layer} {x.test_fn:.3f}" for x in rois)
+    return (f"search pick FN {r['test_fn']:.3f} FP {r['test_fp']:.3f} | ROI pick FN {a.test_fn:.3f} FP {a.test_fp:.3f} | "
+            f"ROI + search pick FN {b.test_fn:.3f} FP {b.test_fp:.3f} | ROI crops: {layers}")
+
+
 def report(m: str, seed: int, data, r: dict) -> str:
     recs = list(sim.records)
     head = f"RES {query} seed {seed} {m:>9} {r['labels']:4d}: "
@@ -83,6 +103,8 @@ def report(m: str, seed: int, data, r: dict) -> str:
                        f"best input on all labels {best_fn(every):.3f} | median input on all {np.median([x.test_fn for x in every]):.3f}")
     if mode == "agree":
         return head + agree(data, recs, r)
+    if mode == "roi":
+        return head + roi(data, recs, r)
     parts = [head + f"search pick FN {r['test_fn']:.3f} FP {r['test_fp']:.3f}"]
     ev = Evaluator(data, data.cfg)
     for l2 in L2:
