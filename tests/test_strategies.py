@@ -65,9 +65,9 @@ def test_auto_proposes_the_region_cells_of_every_layer_before_the_group_lasso(qu
     props, lasso = SAMPLERS["auto"].propose(data, space), sparse_proposals(data, space)
     first, targets = props[: len(space.layers)], rf_context(cfg, data, space)["targets"]
     assert [p["layer"] for p, _ in first] == list(space.layers) and props[len(space.layers):] == lasso
+    (lo_c, hi_c), (lo_s, hi_s) = space.crop.center, space.crop.size
     for (p, attrs), layer in zip(first, space.layers, strict=True):
         assert attrs == {} and p["head"] == "logistic" and p["logistic.l2"] == pytest.approx(1e-3)
-        (lo_c, hi_c), (lo_s, hi_s) = space.crop.center, space.crop.size
         for k in ("crop_cx", "crop_cy"):
             assert p[k] == pytest.approx(np.clip(targets[layer][k], lo_c, hi_c))
         for k in ("crop_w", "crop_h"):

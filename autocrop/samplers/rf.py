@@ -15,6 +15,7 @@ from autocrop.crops import CENTER_PARAMS, SIZE_PARAMS
 from autocrop.defaults import RF_EXPLORE, RF_SPREAD
 from autocrop.errors import ConfigError
 from autocrop.samplers.paper import PaperSampler
+from autocrop.samplers.sparse import proposal_head
 
 __all__ = ["ReceptiveFieldSampler", "roi_proposals", "roi_targets", "rf_context"]
 
@@ -60,9 +61,7 @@ def roi_proposals(data: Any, space: Any) -> list[tuple[dict[str, Any], dict[str,
     """(params, user attrs) to enqueue: on each layer, the cells whose receptive fields cover the
     query's region (no label needed), read by the proposals' head. On few labels these are the
     inputs a search can trust most: label-derived crops and the choice among them are noisy there
-    (BENCHMARKS, "the query region's cells first")."""
-    from autocrop.samplers.sparse import proposal_head
-
+    (BENCHMARKS, "the search reads the query region's cells first")."""
     head, hp = proposal_head(space)
     (lo_c, hi_c), (lo_s, hi_s) = space.crop.center, space.crop.size
     out = []
