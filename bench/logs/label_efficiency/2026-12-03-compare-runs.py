@@ -5,7 +5,7 @@ method and count in each, and the paired difference (new - old) per method with 
 """
 import re, sys, collections
 import numpy as np
-pat = re.compile(r"^\s+(\S+) seed (\d+)\s+(proposals|random|even)\s+(\d+) labels: test FN ([\d.]+) FP ([\d.]+) AUC ([\d.]+) fixed input FN ([\d.]+)")
+pat = re.compile(r"^\s*(\S+) seed (\d+)\s+(proposals|random|even)\s+(\d+) labels: test FN ([\d.]+) FP ([\d.]+) AUC ([\d.]+) fixed input FN ([\d.]+)")
 def load(p):
     d = {}
     for line in open(p):
