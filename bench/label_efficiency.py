@@ -32,7 +32,9 @@ puts its plot elsewhere).
 compared with random and with even frames cell by cell (query, seed, count past the shared cold
 start; every count with `--start own`): how often their test FN is lower, equal, higher, the mean difference, and a Wilcoxon
 signed-rank p. (Even frames do not depend on the seed past the cold start, so their cells of one
-query and count are one labelled set searched once per seed.)
+query and count are one labelled set searched once per seed.) A last line pairs the picks' test AUC
+the same way, threshold-free: where a threshold set on a few validation labels lands on test can
+decide the FN judge, whichever frames trained the head (BENCHMARKS.md).
 
 **Spread of the ratio**: "labels to reach" turns on means over a few seeds, so the table also
 redraws the seeds with replacement (the same draw for proposals, random frames and the reference)
@@ -280,17 +282,25 @@ def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test
     in how many of those cells proposals' test FN is lower, equal, higher; the mean difference (and
     test FP's, since a looser threshold buys FN with FP); and a Wilcoxon signed-rank test's p on
     the FN differences (two-sided; ties dropped). One search on few labels is
-    noisy, so this says more than a curve of means does about whether a difference is real."""
+    noisy, so this says more than a curve of means does about whether a difference is real.
+    judge `auc`: the search's pick's test AUC instead, higher is better (threshold-free: whether
+    a method's labels train heads that rank the test frames better, wherever a threshold set on a
+    few validation labels falls)."""
     from scipy.stats import wilcoxon
 
     pairs = [(a, b) for runs in per_query.values() for pa, pb in zip(runs["proposals"], runs[other], strict=True)
              for a, b in zip(pa[first:], pb[first:], strict=True)]
-    d = np.array([a[f"{judge}_fn"] - b[f"{judge}_fn"] for a, b in pairs])
-    d_fp = np.array([a[f"{judge}_fp"] - b[f"{judge}_fp"] for a, b in pairs])
+    key = "test_auc" if judge == "auc" else f"{judge}_fn"
+    d = np.array([a[key] - b[key] for a, b in pairs])
     lower, equal = int((d < -1e-9).sum()), int((np.abs(d) <= 1e-9).sum())
     p = wilcoxon(d[np.abs(d) > 1e-9]).pvalue if len(d) - equal > 0 else float("nan")
+    cells = f"of {len(d)} (query, seed, count) cells"
+    if judge == "auc":
+        return (f"proposals vs {other} (search, threshold-free): test AUC higher in {len(d) - lower - equal}, equal in {equal}, "
+                f"lower in {lower} {cells}; mean difference {d.mean():+.4f}; Wilcoxon p = {p:.2g}")
+    d_fp = np.array([a[f"{judge}_fp"] - b[f"{judge}_fp"] for a, b in pairs])
     return (f"proposals vs {other} ({'search' if judge == 'test' else 'fixed input'}): test FN lower in {lower}, equal in {equal}, "
-            f"higher in {len(d) - lower - equal} of {len(d)} (query, seed, count) cells; mean difference {d.mean():+.3f} "
+            f"higher in {len(d) - lower - equal} {cells}; mean difference {d.mean():+.3f} "
             f"(test FP: {d_fp.mean():+.3f}); Wilcoxon p = {p:.2g}")
 
 
@@ -457,7 +467,7 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
         curves_md += _per_count(results, counts, "Where the shortfall is, mean test FN: the pick / the best of its search's trials (test FP <= target + "
                                 f"{FP_SLACK}) / the pick's head thresholded on every validation label:",
                                 lambda r: f"{r['test_fn']:.3f} / {r['best_fn']:.3f} / {r['allval_fn']:.3f}")
-    tests = [paired(per_query, j, o, int(args.start == "shared")) for j in ("test", "fixed") for o in ("random", "even") if {"proposals", o} <= set(methods)]
+    tests = [paired(per_query, j, o, int(args.start == "shared")) for j in ("test", "fixed", "auc") for o in ("random", "even") if {"proposals", o} <= set(methods)]
     lines += ["", *[f"- {t}" for t in tests]]
     print("\n".join(lines + curves_md))
     if args.write:
