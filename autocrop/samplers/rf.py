@@ -15,7 +15,7 @@ from autocrop.crops import CENTER_PARAMS, SIZE_PARAMS
 from autocrop.defaults import RF_EXPLORE, RF_SPREAD
 from autocrop.errors import ConfigError
 from autocrop.samplers.paper import PaperSampler
-from autocrop.samplers.sparse import proposal_head
+from autocrop.samplers.sparse import proposal_params
 
 __all__ = ["ReceptiveFieldSampler", "roi_proposals", "roi_targets", "rf_context"]
 
@@ -62,13 +62,8 @@ def roi_proposals(data: Any, space: Any) -> list[tuple[dict[str, Any], dict[str,
     query's region (no label needed), read by the proposals' head. On few labels these are the
     inputs a search can trust most: label-derived crops and the choice among them are noisy there
     (BENCHMARKS, "the search reads the query region's cells first")."""
-    head, hp = proposal_head(space)
-    (lo_c, hi_c), (lo_s, hi_s) = space.crop.center, space.crop.size
-    out = []
-    for layer, t in rf_context(data.cfg, data, space)["targets"].items():
-        crop = {k: float(np.clip(t[k], lo_c, hi_c)) for k in CENTER_PARAMS} | {k: float(np.clip(t[k], lo_s, hi_s)) for k in SIZE_PARAMS}
-        out.append(({"layer": layer, "head": head, **hp, **crop}, {}))
-    return out
+    return [(proposal_params(space, layer, {k: t[k] for k in (*CENTER_PARAMS, *SIZE_PARAMS)}), {})
+            for layer, t in rf_context(data.cfg, data, space)["targets"].items()]
 
 
 class ReceptiveFieldSampler(BaseSampler):

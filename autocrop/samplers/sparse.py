@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from autocrop.crops import CENTER_PARAMS
 from autocrop.defaults import LASSO_ITERS, LASSO_LAMBDAS, LASSO_MAX_ROWS, LASSO_PER_LAYER
 from autocrop.inputs import InputSpec
 from autocrop.labels import subsample
 from autocrop.space import EXTRA_ATTR, MASK_ATTR, SearchSpace
 
-__all__ = ["group_lasso_path", "proposal_head", "sparse_proposals"]
+__all__ = ["group_lasso_path", "proposal_params", "sparse_proposals"]
 
 
 def group_lasso_path(x: np.ndarray, y: np.ndarray, n_lambdas: int = LASSO_LAMBDAS, iters: int = LASSO_ITERS) -> list[np.ndarray]:
@@ -62,6 +63,15 @@ def proposal_head(space: SearchSpace) -> tuple[str, dict[str, Any]]:
     return head, hp
 
 
+def proposal_params(space: SearchSpace, layer: str, crop: dict[str, float]) -> dict[str, Any]:
+    """An enqueued trial's parameters: `layer`, read by the proposals' head (`proposal_head`), through
+    `crop` (crop_cx, crop_cy, crop_w, crop_h) clipped to the space's ranges."""
+    head, hp = proposal_head(space)
+    (lo_c, hi_c), (lo_s, hi_s) = space.crop.center, space.crop.size
+    return {"layer": layer, "head": head, **hp,
+            **{k: float(np.clip(v, lo_c, hi_c) if k in CENTER_PARAMS else np.clip(v, lo_s, hi_s)) for k, v in crop.items()}}
+
+
 def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_LAYER) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(params, user attrs) to enqueue. Per distinct support: its bounding box as a crop; when the
     support does not fill that box, also the support itself as a cell mask; and, across layers,
@@ -69,11 +79,8 @@ def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_L
     rows = subsample(data.splits["train"], LASSO_MAX_ROWS)
     y = data.y[rows]
     info = data.backbone.layers()
-    head, hp = proposal_head(space)
     out: list[tuple[dict[str, Any], dict[str, Any]]] = []
     first_box: dict[str, tuple[dict[str, Any], tuple[int, int, int, int]]] = {}
-    lo_c, hi_c = space.crop.center
-    lo_s, hi_s = space.crop.size
     for layer in space.layers:
         x = InputSpec(layer, (0, info[layer].height, 0, info[layer].width)).gather(data.store, rows).reshape(
             len(rows), info[layer].channels, info[layer].height, info[layer].width)
@@ -87,13 +94,8 @@ def sparse_proposals(data: Any, space: SearchSpace, per_layer: int = LASSO_PER_L
                 continue
             seen.add(box)
             hh, ww = support.shape
-            params = {
-                "layer": layer, "head": head, **hp,
-                "crop_cx": float(np.clip((box[2] + box[3]) / 2 / ww, lo_c, hi_c)),
-                "crop_cy": float(np.clip((box[0] + box[1]) / 2 / hh, lo_c, hi_c)),
-                "crop_w": float(np.clip((box[3] - box[2]) / ww, lo_s, hi_s)),
-                "crop_h": float(np.clip((box[1] - box[0]) / hh, lo_s, hi_s)),
-            }
+            params = proposal_params(space, layer, {"crop_cx": (box[2] + box[3]) / 2 / ww, "crop_cy": (box[0] + box[1]) / 2 / hh,
+                                                    "crop_w": (box[3] - box[2]) / ww, "crop_h": (box[1] - box[0]) / hh})
             out.append((params, {}))
             first_box.setdefault(layer, (params, box))
             if support.sum() < (box[1] - box[0]) * (box[3] - box[2]):
