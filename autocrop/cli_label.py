@@ -21,6 +21,10 @@ only on labelled frames of each split, except that its threshold counts every va
 the unlabelled ones by their estimated class; label-next proposes only unlabelled frames of the
 train and validation blocks, never test. Validation frames are drawn one per time stratum, not for
 difficulty, so that the fit behind that estimate sees frames of every score.
+
+Until the labels can train a search (each of train and validation holds a positive and a negative),
+label-next first seeks what a split lacks: its frames nearer a labelled frame of the missing class
+than any labelled frame of the other (or, with none labelled, the frames least like any labelled one).
 """
 
 

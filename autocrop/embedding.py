@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from autocrop.dataset import QueryData
 from autocrop.defaults import GATHER_ROWS, LABEL_DIMS, LABEL_FIT_ROWS, LABEL_GRID
 
-__all__ = ["embedding"]
+__all__ = ["embedding", "nearest_distance"]
 
 
 def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, dims: int = LABEL_DIMS) -> np.ndarray:
@@ -54,3 +54,13 @@ def embedding(data: QueryData, layer: str, grid: tuple[int, int] = LABEL_GRID, d
     d = np.sqrt(((probe[:, None] - probe[None]) ** 2).sum(-1))
     scale = float(np.median(d[np.triu_indices(len(probe), 1)])) if len(probe) > 1 else 1.0
     return z / (scale if scale > 0 else 1.0)
+
+
+def nearest_distance(emb: np.ndarray, cands: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Distance from each candidate row to its nearest anchor row (inf without anchors)."""
+    out = np.full(len(cands), np.inf, dtype=np.float64)
+    for lo in range(0, len(anchors), 512):
+        a = emb[anchors[lo:lo + 512]]
+        d = np.sqrt(np.maximum((emb[cands] ** 2).sum(1)[:, None] - 2 * emb[cands] @ a.T + (a ** 2).sum(1)[None], 0))
+        out = np.minimum(out, d.min(1))
+    return out

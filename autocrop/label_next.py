@@ -21,6 +21,7 @@ from autocrop.defaults import LABEL_MAX_HEADS, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
 from autocrop.errors import ConfigError
 from autocrop.embedding import embedding
 from autocrop.proposals import Proposal, Votes, head_votes, propose, val_plan
+from autocrop.seek import describe, lacking, seek_share
 
 __all__ = ["Batch", "next_batch", "write_csv", "contact_sheet", "default_out"]
 
@@ -78,7 +79,10 @@ def next_batch(data: QueryData, n: int, study_name: str, seed: int = 0, min_dist
     layer = baseline_layer(data)
     data.store.extract([layer], progress=progress)
     votes, mode = (None, f"cold start (--cold): {COLD_START}") if cold else _votes(data, study_name, data.pool["train"])
-    picks = propose(data, embedding(data, layer), n, seed, votes, min_distance, min_gap)
+    pairs = lacking(data) if votes is None and not cold else []
+    if pairs:  # labels that cannot train yet: look for what they lack first
+        mode = f"too few labels to search, {describe(pairs, seek_share(n, pairs))}; the rest a cold start: {COLD_START}"
+    picks = propose(data, embedding(data, layer), n, seed, votes, min_distance, min_gap, pairs)
     plan = val_plan(data) if votes is not None else None
     if plan is not None and plan.short:
         mode += f"; {plan.describe()}; {sum(p.split == 'val' for p in picks)} of these are validation frames, the split's share"

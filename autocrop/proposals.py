@@ -13,7 +13,7 @@
   Hacohen et al., "Active learning on a budget", 2022). Coverage counts labelled *training* frames
   only: test labels never train a head. Typicality beat k-centre there, which picks outliers, and
   frames spread in time (BENCHMARKS.md).
-- **Cold start** (no search, or too few labels to train): half the training picks are typical
+- **Cold start** (no search; too few labels to train: `autocrop.seek` first): half the training picks are typical
   frames (as above), the other half drawn at random, each kept only where it keeps the batch's
   rules (below). Typical frames alone were the cold start before; over seven of
   bench/label_efficiency.py's queries their 24 frames trained heads no better than 24 random ones
@@ -41,7 +41,7 @@ import torch
 
 from autocrop.dataset import QueryData
 from autocrop.defaults import LABEL_COLD_RANDOM, LABEL_EXPLORE, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS
-from autocrop.embedding import embedding  # re-exported: the space the batch rules hold in
+from autocrop.embedding import embedding, nearest_distance  # embedding re-exported: the space the batch rules hold in
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
 
@@ -115,19 +115,9 @@ class _Batch:
         self.picks.append(Proposal(int(self.data.ids[row]), int(row), split, reason, float(score)))
 
 
-def _nearest(emb: np.ndarray, cands: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Distance from each candidate to its nearest anchor (inf without anchors)."""
-    out = np.full(len(cands), np.inf, dtype=np.float64)
-    for lo in range(0, len(anchors), 512):
-        a = emb[anchors[lo:lo + 512]]
-        d = np.sqrt(np.maximum((emb[cands] ** 2).sum(1)[:, None] - 2 * emb[cands] @ a.T + (a ** 2).sum(1)[None], 0))
-        out = np.minimum(out, d.min(1))
-    return out
-
-
 def _diverse(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.random.Generator) -> None:
     """k-centre: pick, k times, the candidate farthest from every labelled frame of `split` and every pick."""
-    near = _nearest(batch.emb, cands, np.r_[batch.data.splits[split], batch.rows].astype(int))
+    near = nearest_distance(batch.emb, cands, np.r_[batch.data.splits[split], batch.rows].astype(int))
     left = np.ones(len(cands), bool)
     start = len(batch.picks)
     while len(batch.picks) - start < k:
@@ -270,9 +260,11 @@ def val_plan(data: QueryData) -> ValPlan | None:
 
 
 def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Votes | None = None,
-            min_distance: float = LABEL_MIN_DISTANCE, min_gap: int = LABEL_MIN_GAP) -> list[Proposal]:
+            min_distance: float = LABEL_MIN_DISTANCE, min_gap: int = LABEL_MIN_GAP,
+            seek: list[tuple[str, int]] | None = None) -> list[Proposal]:
     """Up to n unlabelled train and validation frames to label next (fewer when the rules leave
-    fewer); `votes` are per row of the train pool (`data.pool["train"]`), None for a cold start."""
+    fewer); `votes` are per row of the train pool (`data.pool["train"]`), None for a cold start;
+    `seek`: the (split, class) pairs a search still lacks, sought first (`autocrop.seek`)."""
     assert data.pool is not None
     rng = np.random.default_rng(seed)
     train, val = data.pool["train"], data.pool["val"]
@@ -281,14 +273,22 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
     n_train = min(len(train), n - n_val)
     n_val = min(len(val), n - n_train)
     batch = _Batch(data, emb, min_distance, min_gap)
-    _train_picks(batch, train, votes, n_train, rng)
-    _stratified(batch, val, n_val, rng)
+    if seek:
+        from autocrop.seek import seek as seek_picks, seek_share
+
+        seek_picks(batch, {"train": train, "val": val}, seek, seek_share(n, seek), n)
+        n_val = min(max(0, n_val - sum(p.split == "val" for p in batch.picks)), n - len(batch.picks))
+        n_train = min(max(0, n_train - sum(p.split == "train" for p in batch.picks)), n - len(batch.picks) - n_val)
+    _train_picks(batch, train[~np.isin(train, batch.rows)], votes, n_train, rng)
+    _stratified(batch, val[~np.isin(val, batch.rows)], n_val, rng)
     if len(batch.picks) < n:  # validation frames the rules left out: training frames instead, where they fit
         _train_picks(batch, train[~np.isin(train, batch.rows)], votes, n - len(batch.picks), rng)
     return sorted(batch.picks, key=lambda p: p.row)
 
 
 def _train_picks(batch: _Batch, cands: np.ndarray, votes: Votes | None, k: int, rng: np.random.Generator) -> None:
+    if k <= 0:
+        return
     start = len(batch.picks)
     if votes is None:
         typical = k - int(round(k * LABEL_COLD_RANDOM))

@@ -4,7 +4,8 @@
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
-from the same seed set (label-next's cold start: half typical, half random training frames, stratified validation frames;
+from the same seed set (label-next's cold start: half typical, half random training frames, stratified validation frames,
+then label-next's batches of 4 until a search can run, seeking the class a split lacks;
 with `--start own`, random and even frames start from frames of their own), then, per label count, runs the default search on what is labelled (fixed budget, linear heads,
 no MLflow) and judges its pick (made on validation at the operating point) on the test block,
 which is always fully labelled. Each seed repeats all of it (cold start, random draws, search
@@ -174,11 +175,14 @@ class Sim:
         """`count` pickable frames evenly spaced in time."""
         return self.pickable[np.unique(np.linspace(0, len(self.pickable) - 1, count).round().astype(int))]
 
-    def until_trainable(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """`rows` with random pickable frames added, 4 at a time, until every block can train and
-        threshold a head (what a user does when a first batch lacks a class)."""
+    def until_trainable(self, rows: np.ndarray, rng: np.random.Generator, seed: int | None = None) -> np.ndarray:
+        """`rows` with frames added, 4 at a time, until every block can train and threshold a head
+        (when a first batch lacks a class): label-next's next batch with `seed` (it seeks the class
+        a split lacks), random pickable frames without (what a user without label-next does)."""
         while not self.trainable(rows):
-            rows = np.r_[rows, rng.choice(np.setdiff1d(self.pickable, rows), 4, replace=False)]
+            new = ([p.row for p in next_batch(self.data(rows), 4, "", seed, progress=False).proposals] if seed is not None
+                   else rng.choice(np.setdiff1d(self.pickable, rows), 4, replace=False))
+            rows = np.r_[rows, new].astype(int)
         return rows
 
     def trainable(self, known: np.ndarray) -> bool:
@@ -195,7 +199,7 @@ def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods:
     rng = np.random.default_rng(seed)
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
-    start = sim.until_trainable(np.array([p.row for p in cold.proposals]), rng)  # rare: it lacks a class in a block
+    start = sim.until_trainable(np.array([p.row for p in cold.proposals]), rng, seed)  # rare: it lacks a class in a block
     starts = {m: start for m in methods}
     if own_start:  # each method from its own first frames, as a user without label-next would start
         starts["random"] = sim.until_trainable(rng.choice(sim.pickable, counts[0], replace=False), rng)

@@ -217,3 +217,64 @@ def test_a_cold_start_is_half_typical_frames_half_random_ones_never_near_test(qu
     share = np.bincount(group[drawn] + 1, minlength=4)[1:] / len(drawn)
     assert 0.4 < share[0] < 0.8 and share[2] < 0.25, share
     assert [p.row for p in propose(data, emb, 96, 0, None, min_distance=0.0, min_gap=1)] == [p.row for p in big]
+
+
+def test_too_few_labels_to_search_seek_the_class_a_split_lacks(query, tmp_path, shared_cache, capsys):
+    """A first batch whose validation frames hold no positive cannot search. label-next then seeks
+    one: validation frames nearer a labelled positive than any labelled negative, which on the
+    real footage are positives far more often than the split's own rate; the rest of the batch is
+    a cold start, and the batch keeps its rules."""
+    from autocrop.seek import seek_share
+
+    truth = _truth(query)
+    data = prepare(load_config(query))
+    rng = np.random.default_rng(0)
+    tr, va = data.splits["train"], data.splits["val"]
+    rows = np.r_[rng.choice(tr, 12, replace=False), rng.choice(va[data.y[va] == 0], 3, replace=False)]
+    assert 0 < data.y[rows].sum() < 12  # both classes in train, validation negatives only
+    cfg, _labels = _csv_query(tmp_path, shared_cache, truth, data.ids[rows].tolist())
+    out = tmp_path / "next.csv"
+    assert main(["label-next", str(cfg), "--n", "12", "--out", str(out), "--quiet", "--no-mlflow"]) == 0
+    assert "too few labels to search" in capsys.readouterr().out
+    picks = _read(out)
+    sought = [r for r in picks if r["reason"].startswith("seek a positive for the val split")]
+    assert len(picks) == 12 and len(sought) == seek_share(12, [("val", 1)]) == 6
+    for r in sought:  # "... 0.52 from the nearest labelled positive, 0.80 from the nearest negative": its vote 0.61
+        near, far = (float(w) for w in r["reason"].split(": ")[1].replace(",", "").split() if w[0].isdigit())
+        assert abs(float(r["score"]) - far / (near + far)) < 0.01
+    pool = [int(f) for f in data.ids[np.setdiff1d(va, rows)]]
+    base = np.mean([truth[f] for f in pool])
+    hits = np.mean([truth[int(r["frame"])] for r in sought])
+    assert hits >= base + 0.25, (hits, base)  # the split's positive rate is what random frames find
+    assert {int(r["frame"]) for r in picks} <= set(int(f) for f in data.ids[np.r_[tr, va]]) - set(data.ids[rows].tolist())
+
+
+def test_seek_with_no_frame_of_the_class_labelled_takes_frames_unlike_any_labelled_one(query):
+    """Only negatives labelled, in both splits: each split's sought frames are the ones farthest
+    from every labelled negative; a batch too small for every pair stays at its size; with nothing
+    labelled in train or validation there is nothing to seek beside (a cold start)."""
+    from autocrop.proposals import propose
+    from autocrop.seek import lacking, seek_share
+
+    data = prepare(load_config(query))
+    rng = np.random.default_rng(0)
+    tr, va = data.splits["train"], data.splits["val"]
+    y = np.full_like(data.y, UNLABELLED)
+    y[data.splits["test"]] = data.y[data.splits["test"]]
+    assert lacking(data.with_labels(y)) == []
+    neg = np.r_[rng.choice(tr, 10, replace=False), rng.choice(va, 3, replace=False)]
+    y[neg] = 0
+    data = data.with_labels(y)
+    pairs = lacking(data)
+    assert pairs == [("train", 1), ("val", 1)]
+    emb = rng.normal(0, 0.05, (len(data.ids), 8)).astype(np.float32)
+    odd = {s: rng.choice(np.setdiff1d(rows, neg), 4, replace=False) for s, rows in (("train", tr), ("val", va))}
+    for s, rows in odd.items():
+        emb[rows] += np.arange(1, 5, dtype=np.float32)[:, None]  # far from every labelled negative, farthest last
+    picks = propose(data, emb, 8, 0, None, min_distance=0.0, min_gap=1, seek=pairs)
+    k = seek_share(8, pairs)
+    assert len(picks) == 8 and k == 2
+    for s in ("train", "val"):
+        sought = {p.row for p in picks if p.split == s and p.reason.startswith("seek a positive (none labelled yet)")}
+        assert sought == set(odd[s][-k:].tolist())  # the two farthest
+    assert len(propose(data, emb, 1, 0, None, min_distance=0.0, min_gap=1, seek=pairs)) == 1
