@@ -58,16 +58,18 @@ def seek(batch, cands: dict[str, np.ndarray], pairs: list[tuple[str, int]], k: i
         like, other = known[data.y[known] == cls], known[data.y[known] == 1 - cls]
         if not len(pool) or not len(like) + len(other):
             continue
-        if len(like):  # nearest a labelled frame of the class, relative to the nearest of the other (a 1-NN vote)
+        lacks = f"seek a {NAME[cls]} for the {split} split (it holds none)"
+        if len(like) and len(other):  # nearer a labelled frame of the class than any of the other, surest first (a 1-NN vote)
             near, far = nearest_distance(emb, pool, like), nearest_distance(emb, pool, other)
-            score = far / np.maximum(near + far, 1e-12) if len(other) else 1 / (1 + near)
-            order = np.argsort(-score, kind="stable")
-            why = [f"seek a {NAME[cls]} for the {split} split (it holds none): {a:.2f} from the nearest labelled {NAME[cls]}, "
-                   f"{b:.2f} from the nearest {NAME[1 - cls]}" for a, b in zip(near, far, strict=True)]
-        else:  # farthest from every labelled frame of the other class first
+            score = far / np.maximum(near + far, 1e-12)
+            why = [f"{lacks}: {a:.2f} from the nearest labelled {NAME[cls]}, {b:.2f} from the nearest {NAME[1 - cls]}" for a, b in zip(near, far, strict=True)]
+        elif len(like):
+            near = nearest_distance(emb, pool, like)
+            score, why = 1 / (1 + near), [f"{lacks}: {a:.2f} from the nearest labelled {NAME[cls]}" for a in near]
+        else:  # none of the class labelled anywhere: farthest from every labelled frame of the other class first
             score = nearest_distance(emb, pool, other)
-            order = np.argsort(-score, kind="stable")
             why = [f"seek a {NAME[cls]} (none labelled yet): {a:.2f} from the nearest labelled {NAME[1 - cls]}, unlike any" for a in score]
+        order = np.argsort(-score, kind="stable")
         taken = 0
         for i in order:
             if taken == k or len(batch.picks) >= limit:
