@@ -43,4 +43,5 @@ LABEL_EXPLORE = 0.5  # share of a batch's training frames picked for typicality 
 LABEL_COLD_RANDOM = 0.5  # share of a cold start's training frames drawn at random; typical frames the rest (typical alone trained heads no better than random frames)
 LABEL_TYPICAL_NEIGHBOURS = 20  # a frame's typicality: 1 / its mean distance to this many nearest frames of its cluster
 LABEL_SEEK = 6  # frames sought per split lacking a class, beside the labelled frames of it, before a search can train (autocrop.seek)
+LABEL_SEEK_GAP = 25  # ... no two of them fewer frames of footage apart (a passage's frames are alike: they hit or miss together)
 LABEL_MAX_HEADS = 12  # Pareto trials (best val FN first) whose retrained heads vote on each frame

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from autocrop.dataset import QueryData
-from autocrop.defaults import LABEL_SEEK
+from autocrop.defaults import LABEL_SEEK, LABEL_SEEK_GAP
 from autocrop.embedding import nearest_distance
 
 __all__ = ["lacking", "seek", "seek_share", "describe"]
@@ -53,6 +53,7 @@ def seek(batch, cands: dict[str, np.ndarray], pairs: list[tuple[str, int]], k: i
     (a `proposals._Batch`: its rules hold), `limit` picks in the batch at most."""
     data, emb = batch.data, batch.emb
     known = np.r_[data.splits["train"], data.splits["val"]].astype(int)
+    sought: list[int] = []
     for split, cls in pairs:
         pool = cands[split][~np.isin(cands[split], batch.rows)]
         like, other = known[data.y[known] == cls], known[data.y[known] == 1 - cls]
@@ -74,6 +75,8 @@ def seek(batch, cands: dict[str, np.ndarray], pairs: list[tuple[str, int]], k: i
         for i in order:
             if taken == k or len(batch.picks) >= limit:
                 break
-            if batch.fits(int(pool[i])):
+            frame = int(data.ids[pool[i]])
+            if batch.fits(int(pool[i])) and (not sought or np.abs(np.array(sought) - frame).min() >= LABEL_SEEK_GAP):
                 batch.add(int(pool[i]), split, why[i], float(score[i]))
+                sought.append(frame)
                 taken += 1

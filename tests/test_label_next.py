@@ -221,9 +221,10 @@ def test_a_cold_start_is_half_typical_frames_half_random_ones_never_near_test(qu
 
 def test_too_few_labels_to_search_seek_the_class_a_split_lacks(query, tmp_path, shared_cache, capsys):
     """A first batch whose validation frames hold no positive cannot search. label-next then seeks
-    one: validation frames nearer a labelled positive than any labelled negative, which on the
-    real footage are positives far more often than the split's own rate; the rest of the batch is
-    a cold start, and the batch keeps its rules."""
+    one: validation frames nearer a labelled positive than any labelled negative, from different
+    passages, which on the real footage are positives far more often than the split's own rate;
+    the rest of the batch is a cold start, and the batch keeps its rules."""
+    from autocrop.defaults import LABEL_SEEK_GAP
     from autocrop.seek import seek_share
 
     truth = _truth(query)
@@ -239,6 +240,7 @@ def test_too_few_labels_to_search_seek_the_class_a_split_lacks(query, tmp_path, 
     picks = _read(out)
     sought = [r for r in picks if r["reason"].startswith("seek a positive for the val split")]
     assert len(picks) == 12 and len(sought) == seek_share(12, [("val", 1)]) == 6
+    assert np.diff(sorted(int(r["frame"]) for r in sought)).min() >= LABEL_SEEK_GAP  # one passage's frames hit or miss together
     for r in sought:  # "... 0.52 from the nearest labelled positive, 0.80 from the nearest negative": its vote 0.61
         near, far = (float(w) for w in r["reason"].split(": ")[1].replace(",", "").split() if w[0].isdigit())
         assert abs(float(r["score"]) - far / (near + far)) < 0.01
