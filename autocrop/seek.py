@@ -7,7 +7,8 @@ another cold start finds a positive no more often than the first did. But the la
 say what a positive looks like: the lacking split's unlabelled frames nearer a labelled frame of
 the class than any labelled frame of the other class (a nearest-neighbour vote, in the embedding
 label-next measures similarity in), surest first, are of that class far more often than frames
-drawn at random (bench/label_bootstrap.py; nearness to the class alone found fewer). With no
+drawn at random (bench/label_bootstrap.py; nearness to the class alone found fewer); no two
+of them from one passage (`LABEL_SEEK_GAP` frames apart), whose frames hit or miss together. With no
 frame of the class labelled anywhere: the frames farthest from every labelled frame of the other
 class, what the labels have not seen yet.
 
