@@ -44,6 +44,7 @@ from autocrop.defaults import LABEL_COLD_RANDOM, LABEL_EXPLORE, LABEL_MIN_DISTAN
 from autocrop.embedding import embedding, nearest_distance  # embedding re-exported: the space the batch rules hold in
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
+from autocrop.seek import seek as seek_picks, seek_share
 
 __all__ = ["Proposal", "Votes", "ValPlan", "embedding", "propose", "head_votes", "val_plan"]
 
@@ -274,8 +275,6 @@ def propose(data: QueryData, emb: np.ndarray, n: int, seed: int = 0, votes: Vote
     n_val = min(len(val), n - n_train)
     batch = _Batch(data, emb, min_distance, min_gap)
     if seek:
-        from autocrop.seek import seek as seek_picks, seek_share
-
         seek_picks(batch, {"train": train, "val": val}, seek, seek_share(n, seek), n)
         n_val = min(max(0, n_val - sum(p.split == "val" for p in batch.picks)), n - len(batch.picks))
         n_train = min(max(0, n_train - sum(p.split == "train" for p in batch.picks)), n - len(batch.picks) - n_val)

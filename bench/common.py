@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -25,6 +27,28 @@ def car_query(overrides: list[str] | None = None, extract: bool = True) -> tuple
     if extract:
         data.store.extract([*space.layers, data.backbone.layer_names[-1]], progress=True)
     return cfg, data
+
+
+def revealed(full: QueryData, known: np.ndarray, fixed: np.ndarray) -> QueryData:
+    """The simulated annotator: `full` with only rows `known` and `fixed` (the test block, say) labelled."""
+    from autocrop.labels import UNLABELLED
+
+    y = np.full_like(full.y, UNLABELLED)
+    keep = np.r_[known, fixed].astype(int)
+    y[keep] = full.y[keep]
+    return full.with_labels(y)
+
+
+def can_search(data: QueryData) -> bool:
+    """Whether `data`'s labels can train a search (train and val each hold both classes)."""
+    from autocrop.errors import DataError
+    from autocrop.labels import check_trainable
+
+    try:
+        check_trainable(data.y, data.splits, "")
+    except DataError:
+        return False
+    return True
 
 
 def write_section(path: Path, title: str, command: str, lines: list[str], extra: str = "") -> None:

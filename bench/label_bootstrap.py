@@ -1,6 +1,6 @@
 """How many labels before a new query can search at all: label-next seeking what a split lacks vs random frames vs another cold start.
 
-    AUTOCROP_SHARED=../shared .venv/bin/python bench/label_bootstrap.py [--only near-band-large,right-near-strict] [--start 24] [--batch 4] [--seeds 20] [--write BENCHMARKS.md]
+    AUTOCROP_SHARED=../shared .venv/bin/python bench/label_bootstrap.py [--only near-band-large,right-near-strict] [--start 24] [--batch 4] [--seeds 20]
 
 A search needs a labelled positive and negative in both the training and the validation split.
 Per query of the highway suite and seed, the masks play the annotator: label-next's cold start of
@@ -21,48 +21,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
-from common import write_section  # noqa: E402
+from common import can_search, revealed  # noqa: E402
 from query_suite import queries  # noqa: E402
 
 from autocrop.config import load_config  # noqa: E402
 from autocrop.dataset import QueryData, prepare  # noqa: E402
-from autocrop.errors import DataError  # noqa: E402
 from autocrop.evaluation import baseline_layer  # noqa: E402
 from autocrop.label_next import next_batch  # noqa: E402
-from autocrop.labels import UNLABELLED, check_trainable  # noqa: E402
 from autocrop.seek import lacking  # noqa: E402
 
 METHODS = ("seek", "cold", "random")
 CAP = 400  # labels: a method still unable to search by then counts as this many
 
 
-def labelled(full: QueryData, known: np.ndarray) -> QueryData:
-    """`full` with only `known` (train/val rows) and the test block labelled."""
-    y = np.full_like(full.y, UNLABELLED)
-    keep = np.r_[known, full.splits["test"]].astype(int)
-    y[keep] = full.y[keep]
-    return full.with_labels(y)
-
-
-def can_search(data: QueryData) -> bool:
-    try:
-        check_trainable(data.y, data.splits, "")
-    except DataError:
-        return False
-    return True
-
-
 def run(full: QueryData, seed: int, start: int, batch: int) -> dict:
     rng = np.random.default_rng(seed)
     pickable = np.r_[full.splits["train"], full.splits["val"]]
-    first = np.array([p.row for p in next_batch(labelled(full, np.array([], int)), start, "", seed, cold=True, progress=False).proposals])
-    out: dict = {"start_ok": can_search(labelled(full, first)), "hits": 0, "sought": 0, "base": []}
+    first = np.array([p.row for p in next_batch(revealed(full, np.array([], int), full.splits["test"]), start, "", seed, cold=True, progress=False).proposals])
+    out: dict = {"start_ok": can_search(revealed(full, first, full.splits["test"])), "hits": 0, "sought": 0, "base": []}
     for m in METHODS:
         known = first.copy()
-        while not can_search(data := labelled(full, known)) and len(known) < CAP:
+        while not can_search(data := revealed(full, known, full.splits["test"])) and len(known) < CAP:
             if m == "random":
                 new = rng.choice(np.setdiff1d(pickable, known), batch, replace=False)
             else:
@@ -89,7 +70,6 @@ def main() -> None:
     ap.add_argument("--start", type=int, default=24, help="cold-start frames (default 24, as bench/label_efficiency.py)")
     ap.add_argument("--batch", type=int, default=4, help="frames per batch after it (default 4)")
     ap.add_argument("--seeds", type=int, default=20)
-    ap.add_argument("--write", type=Path, help="write the table into this markdown file")
     args = ap.parse_args()
     paths = [p for p in queries() if not args.only or p.stem in args.only.split(",")]
     print(f"# label_bootstrap: start {args.start}, batch {args.batch}, seeds 0-{args.seeds - 1}")
@@ -118,9 +98,6 @@ def main() -> None:
         lines.append("\nOver the seeds that could not search after the cold start: " + "; ".join(
             f"{m} {np.mean(v):.1f} labels (worst {max(v)})" for m, v in total.items() if v) + f", from {args.start}.")
         print(lines[-1])
-    if args.write:
-        cmd = f".venv/bin/python bench/label_bootstrap.py --start {args.start} --batch {args.batch} --seeds {args.seeds}"
-        write_section(args.write, f"## Before the first search: labels until a query can search (start {args.start})", cmd, lines)
 
 
 if __name__ == "__main__":

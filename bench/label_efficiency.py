@@ -92,15 +92,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from common import ROOT, write_section  # noqa: E402
+from common import ROOT, can_search, revealed, write_section  # noqa: E402
 from query_suite import queries  # noqa: E402
 
 from autocrop.config import Config, load_config  # noqa: E402
 from autocrop.dataset import QueryData, prepare  # noqa: E402
 from autocrop.evaluation import Evaluator, baseline_layer  # noqa: E402
 from autocrop.label_next import next_batch  # noqa: E402
-from autocrop.errors import DataError  # noqa: E402
-from autocrop.labels import UNLABELLED, check_trainable  # noqa: E402
 from autocrop.records import TrialRecord  # noqa: E402
 from autocrop.search import run_search  # noqa: E402
 from autocrop.selection import best_of  # noqa: E402
@@ -128,10 +126,7 @@ class Sim:
         self.fixed = np.r_[self.full.splits["test"], self.full.splits["val"] if val_all else []].astype(int)
 
     def data(self, known: np.ndarray) -> QueryData:
-        y = np.full_like(self.full.y, UNLABELLED)
-        keep = np.r_[known, self.fixed].astype(int)
-        y[keep] = self.full.y[keep]
-        return self.full.with_labels(y)
+        return revealed(self.full, known, self.fixed)
 
     def search(self, data: QueryData) -> tuple[str, dict]:
         self.runs += 1
@@ -186,12 +181,7 @@ class Sim:
         return rows
 
     def trainable(self, known: np.ndarray) -> bool:
-        d = self.data(known)
-        try:
-            check_trainable(d.y, d.splits, "")
-        except DataError:
-            return False
-        return True
+        return can_search(self.data(known))
 
 
 def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS,
