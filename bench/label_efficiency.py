@@ -271,6 +271,14 @@ def ratio_spread(runs: dict[str, list[list[dict]]], fulls: list[dict], target: f
     return f"{mid:.2f} [{lo:.2f}-{hi:.2f}], {held:.0%}{some}"
 
 
+def _same(curve: list[dict], i: int) -> bool:
+    """Whether count i searched the labelled set of count i - 1 again: a start topped up until a
+    search can run can hold more labels than the next count already (often from 12 frames), and
+    the set only grows, so the same label count is the same set. A cell where both methods did
+    so repeats the one before, and `paired` counts it once."""
+    return curve[i]["labels"] == curve[i - 1]["labels"]
+
+
 def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test", other: str = "random", first: int = 1) -> str:
     """Proposals against `other`, seed by seed and count by count (from the count `first`: past the shared cold start by default):
     in how many of those cells proposals' test FN is lower, equal, higher; the mean difference (and
@@ -279,11 +287,12 @@ def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test
     noisy, so this says more than a curve of means does about whether a difference is real.
     judge `auc`: the search's pick's test AUC instead, higher is better (threshold-free: whether
     a method's labels train heads that rank the test frames better, wherever a threshold set on a
-    few validation labels falls)."""
+    few validation labels falls). A cell that repeats the one before for both methods (`_same`) is
+    left out."""
     from scipy.stats import wilcoxon
 
-    pairs = [(a, b) for runs in per_query.values() for pa, pb in zip(runs["proposals"], runs[other], strict=True)
-             for a, b in zip(pa[first:], pb[first:], strict=True)]
+    pairs = [(pa[i], pb[i]) for runs in per_query.values() for pa, pb in zip(runs["proposals"], runs[other], strict=True)
+             for i in range(first, len(pa)) if not (i and _same(pa, i) and _same(pb, i))]
     key = "test_auc" if judge == "auc" else f"{judge}_fn"
     d = np.array([a[key] - b[key] for a, b in pairs])
     lower, equal = int((d < -1e-9).sum()), int((np.abs(d) <= 1e-9).sum())

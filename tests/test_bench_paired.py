@@ -11,14 +11,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from label_efficiency import paired  # noqa: E402
 
 
-def _cell(fn: float, auc: float) -> dict:
-    return {"test_fn": fn, "test_fp": 0.02, "test_auc": auc, "fixed_fn": fn, "fixed_fp": 0.02, "labels": 0}
+def _cell(fn: float, auc: float, labels: int = 0) -> dict:
+    return {"test_fn": fn, "test_fp": 0.02, "test_auc": auc, "fixed_fn": fn, "fixed_fp": 0.02, "labels": labels}
+
+
+def _curve(*cells: tuple[float, float], counts: tuple[int, ...] = (24, 32, 48)) -> list[dict]:
+    return [_cell(fn, auc, n) for (fn, auc), n in zip(cells, counts, strict=True)]
 
 
 def test_paired_counts_fn_lower_as_better_and_auc_higher_as_better() -> None:
     # one query, two seeds, three counts; the first count is the shared start and left out
-    proposals = [[_cell(0.5, 0.5), _cell(0.10, 0.99), _cell(0.05, 0.98)], [_cell(0.5, 0.5), _cell(0.20, 0.97), _cell(0.08, 0.994)]]
-    random = [[_cell(0.1, 0.9), _cell(0.15, 0.98), _cell(0.05, 0.97)], [_cell(0.1, 0.9), _cell(0.10, 0.96), _cell(0.09, 0.99)]]
+    proposals = [_curve((0.5, 0.5), (0.10, 0.99), (0.05, 0.98)), _curve((0.5, 0.5), (0.20, 0.97), (0.08, 0.994))]
+    random = [_curve((0.1, 0.9), (0.15, 0.98), (0.05, 0.97)), _curve((0.1, 0.9), (0.10, 0.96), (0.09, 0.99))]
     runs = {"q": {"proposals": proposals, "random": random}}
 
     fn = paired(runs, "test", "random", first=1)
@@ -28,3 +32,18 @@ def test_paired_counts_fn_lower_as_better_and_auc_higher_as_better() -> None:
     auc = paired(runs, "auc", "random", first=1)
     assert "test AUC higher in 4, equal in 0, lower in 0 of 4" in auc
     assert "mean difference +0.0085" in auc  # (0.01 + 0.01 + 0.01 + 0.004) / 4
+
+
+def test_paired_counts_a_labelled_set_searched_again_once() -> None:
+    # from a 12-frame start both methods were topped up past 16 labels, so the 16 step searched the
+    # 12 step's labelled sets again: that cell repeats the one before and is left out; a step where
+    # only one method's set is unchanged is a new comparison and stays
+    counts = (16, 16, 24)
+    proposals = [_curve((0.10, 0.9), (0.10, 0.9), (0.05, 0.95), counts=counts)]
+    random = [_curve((0.20, 0.8), (0.20, 0.8), (0.10, 0.90), counts=(18, 18, 24))]
+    fn = paired({"q": {"proposals": proposals, "random": random}}, "test", "random", first=0)
+    assert "test FN lower in 2, equal in 0, higher in 0 of 2" in fn
+
+    random = [_curve((0.20, 0.8), (0.15, 0.85), (0.10, 0.90), counts=(14, 16, 24))]
+    fn = paired({"q": {"proposals": proposals, "random": random}}, "test", "random", first=0)
+    assert "test FN lower in 3, equal in 0, higher in 0 of 3" in fn
