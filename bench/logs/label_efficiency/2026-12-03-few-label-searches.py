@@ -2,6 +2,7 @@
 
     AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-03-few-label-searches.py inputs car 0,1,2,3,4 32,48,64,96
     AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-03-few-label-searches.py l2 car 0,1,2,3,4 32,48,64,96
+    AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-03-few-label-searches.py swap car 0,1,2,3,4 12,16,24,32,48,64
 
 Label sets follow the bench (label-next's cold start and one batch per count, or random frames
 from their own start), with the first count as the start. After each search:
@@ -12,6 +13,8 @@ from their own start), with the first count as the start. After each search:
 - `agree`: picks that weigh how far each trial agrees with the others on the unlabelled frames,
   and the cheapest (smallest input) trial within one validation FN of the best.
 - `roi`: the query region's cells on each layer (label-free), trained on the few labels.
+- `swap`: each trial also trained on the validation labels and scored on the training ones (the
+  two blocks' roles swapped, 2026-12-03), and picks that weigh both folds.
 """
 import importlib.util
 import sys
@@ -93,6 +96,38 @@ def roi(data, recs, r: dict) -> str:
             f"ROI + search pick FN {b.test_fn:.3f} FP {b.test_fp:.3f} | ROI crops: {layers}")
 
 
+def swap(data, recs, r: dict) -> str:
+    """Each trial trained again with the two labelled blocks' roles swapped (trained on the
+    validation labels, thresholded and scored on the training ones), and picks by both folds:
+    - swap: the search's rule on the swapped fold alone;
+    - mean FN: the lowest mean val FN of both folds among trials meeting the FP target on both
+      (else on the search's fold);
+    - errors: the fewest validation FN frames of both folds together, same FP condition;
+    - AUC: the highest mean val AUC of both folds among trials meeting the search's FP target."""
+    from autocrop.defaults import RATE_TOL
+
+    flip = {"train": "val", "val": "train", "test": "test"}
+    sw = replace(data, splits={s: data.splits[flip[s]] for s in data.splits},
+                 blocks={s: data.blocks[flip[s]] for s in data.blocks} if data.blocks else None,
+                 pool={s: data.pool[flip[s]] for s in data.pool} if data.pool is not None else None)
+    other = {x.number: x for x in (o.record for o in Evaluator(sw, data.cfg).retrain_all(recs))}
+    t = op.target + RATE_TOL
+    n_val, n_tr = (max(int((data.y[data.splits[s]] == 1).sum()), 1) for s in ("val", "train"))
+    ok1 = [x for x in recs if x.val_fp <= t] or recs
+    ok2 = [x for x in ok1 if other[x.number].val_fp <= t] or ok1
+    pick_swap = next(x for x in recs if x.number == best_of(list(other.values()), op.target, op.rule).number)
+    mean_fn = min(ok2, key=lambda x: ((x.val_fn + other[x.number].val_fn) / 2, x.val_fp + other[x.number].val_fp, x.cost_madds))
+    errs = min(ok2, key=lambda x: (x.val_fn * n_val + other[x.number].val_fn * n_tr, x.val_fp + other[x.number].val_fp, x.cost_madds))
+
+    def auc(x):
+        a, b = x.metrics.get("val_auc", np.nan), other[x.number].metrics.get("val_auc", np.nan)
+        return np.nanmean([a, b]) if not (np.isnan(a) and np.isnan(b)) else 0.0
+    best_auc = max(ok1, key=lambda x: (auc(x), -x.cost_madds))
+    f = lambda x: f"FN {x.test_fn:.3f} FP {x.test_fp:.3f}"  # noqa: E731
+    return (f"search pick {f(sim.pick)} | swap {f(pick_swap)} | mean FN {f(mean_fn)} | errors {f(errs)} | AUC {f(best_auc)} | "
+            f"best trial FN {best_fn(recs):.3f}")
+
+
 def report(m: str, seed: int, data, r: dict) -> str:
     recs = list(sim.records)
     head = f"RES {query} seed {seed} {m:>9} {r['labels']:4d}: "
@@ -105,6 +140,8 @@ def report(m: str, seed: int, data, r: dict) -> str:
         return head + agree(data, recs, r)
     if mode == "roi":
         return head + roi(data, recs, r)
+    if mode == "swap":
+        return head + swap(data, recs, r)
     parts = [head + f"search pick FN {r['test_fn']:.3f} FP {r['test_fp']:.3f}"]
     ev = Evaluator(data, data.cfg)
     for l2 in L2:
