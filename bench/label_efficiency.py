@@ -318,7 +318,8 @@ def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="car,right-near,far-band", help="query names (file stems of the suite)")
-    ap.add_argument("--counts", default="24,48,96,192,384", help="label counts (train + validation) to stop at")
+    ap.add_argument("--counts", help="label counts (train + validation) to stop at (default 24,48,96,192,384; with --from-log, "
+                                     "every count the logs' runs stopped at)")
     ap.add_argument("--trials", type=int, default=24, help="search budget per label count")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1 (to add seeds to an earlier run, merged with --from-log)")
@@ -326,8 +327,8 @@ def main() -> None:
                     help="share: methods pick validation frames too (counts are train + validation labels); "
                          "all: the validation block is labelled from the start and counts are training labels")
     ap.add_argument("--from-log", nargs="+", type=Path, metavar="LOG",
-                    help="no runs: the tables and plot from the printed output of earlier runs with the same --counts "
-                         "(their queries and seeds, whatever --only and --seeds say; the bench is deterministic for a seed)")
+                    help="no runs: the tables and plot from the printed output of earlier runs "
+                         "(their queries, seeds and counts, whatever --only and --seeds say; the bench is deterministic for a seed)")
     ap.add_argument("--methods", default=",".join(METHODS),
                     help="the methods to run (random and even frames do not depend on label-next past its cold start: "
                          "a change to label-next's later batches needs only proposals run again; the tables then show what was run)")
@@ -345,6 +346,7 @@ def main() -> None:
     args = ap.parse_args()
     if bad := set(args.methods.split(",")) - set(METHODS):
         ap.error(f"--methods {args.methods}: unknown {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
+    args.counts = args.counts or (log_counts(args.from_log) if args.from_log else "24,48,96,192,384")
     runs, fulls, targets = from_logs(args.from_log) if args.from_log else measure(args)
     report(runs, fulls, targets, args)
 
@@ -372,6 +374,15 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
                     runs[m].append(curve)
             per_query[q], fulls[q], targets[q] = runs, full, sim.cfg.search.operating_point.target
     return per_query, fulls, targets
+
+
+def log_counts(logs: list[Path]) -> str:
+    """Every label count the runs of these logs stopped at (their header lines), as --counts."""
+    head = re.compile(r"# label_efficiency: counts \[([\d, ]+)\]")
+    counts = {int(c) for log in logs for m in map(head.match, log.read_text().splitlines()) if m for c in m[1].split(",")}
+    if not counts:
+        sys.exit(f"--from-log {' '.join(map(str, logs))}: no `# label_efficiency: counts [...]` line; name the counts with --counts")
+    return ",".join(map(str, sorted(counts)))
 
 
 def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:

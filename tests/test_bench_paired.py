@@ -47,3 +47,15 @@ def test_paired_counts_a_labelled_set_searched_again_once() -> None:
     random = [_curve((0.20, 0.8), (0.15, 0.85), (0.10, 0.90), counts=(14, 16, 24))]
     fn = paired({"q": {"proposals": proposals, "random": random}}, "test", "random", first=0)
     assert "test FN lower in 3, equal in 0, higher in 0 of 3" in fn
+
+
+def test_from_log_reads_the_counts_the_runs_stopped_at(tmp_path: Path) -> None:
+    # the tables' columns are the counts of the merged logs, not --counts' default: one run to 96
+    # labels and one to 256 give every count of both
+    from label_efficiency import log_counts
+
+    short, long = tmp_path / "a.log", tmp_path / "b.log"
+    short.write_text("# label_efficiency: counts [12, 16, 24, 32, 48, 64, 96], 16 trials, --val share\n   q seed 0 ...\n")
+    long.write_text("# label_efficiency: counts [12, 16, 24, 32, 48, 64, 96, 128, 192, 256], 16 trials\n")
+    assert log_counts([short]) == "12,16,24,32,48,64,96"
+    assert log_counts([short, long]) == "12,16,24,32,48,64,96,128,192,256"
