@@ -478,8 +478,9 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
             lines.append(f"| {q} | {refs[q]['labels']:.0f}, {refs[q]['test_fn']:.3f} / {refs[q]['test_fp']:.3f} | {name} | "
                          + " | ".join(cell[m] for m in methods) + f" | {ratio} |"
                          + (f" {ratio_spread(per_query[q], fulls[q], targets[q], judge)} |" if spread else ""))
-    n_seeds = max(len(f) for f in fulls.values())
-    curves_md = [*_per_count(results, counts, f"Mean test FN / FP of the search's pick over {n_seeds} seeds per label count:",
+    n = sorted({len(f) for f in fulls.values()})
+    n_seeds = f"{n[0]} seeds" if len(n) == 1 else f"{n[0]}-{n[-1]} seeds (as many as each query's logs hold)"
+    curves_md = [*_per_count(results, counts, f"Mean test FN / FP of the search's pick over {n_seeds} per label count:",
                              lambda r: f"{r['test_fn']:.3f} / {r['test_fp']:.3f}"),
                  *_per_count(results, counts, "Fixed input (the every-label pick trained on each method's labels), mean test FN / FP:",
                              lambda r: f"{r['fixed_fn']:.3f} / {r['fixed_fp']:.3f}"),
