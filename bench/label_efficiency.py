@@ -106,6 +106,7 @@ from autocrop.space import load_space  # noqa: E402
 from autocrop.study import trial_records  # noqa: E402
 
 METHODS = ("proposals", "random", "even")
+DEFAULT_COUNTS = "24,48,96,192,384"  # --counts when neither it nor a log names them
 FN_TOL, FP_SLACK = 0.02, 0.03
 GAP_KEYS = ("best_fn", "best_fp", "allval_fn", "allval_fp")
 
@@ -318,7 +319,7 @@ def paired(per_query: dict[str, dict[str, list[list[dict]]]], judge: str = "test
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="car,right-near,far-band", help="query names (file stems of the suite)")
-    ap.add_argument("--counts", help="label counts (train + validation) to stop at (default 24,48,96,192,384; with --from-log, "
+    ap.add_argument("--counts", help=f"label counts (train + validation) to stop at (default {DEFAULT_COUNTS}; with --from-log, "
                                      "every count the logs' runs stopped at)")
     ap.add_argument("--trials", type=int, default=24, help="search budget per label count")
     ap.add_argument("--seeds", type=int, default=3)
@@ -346,7 +347,7 @@ def main() -> None:
     args = ap.parse_args()
     if bad := set(args.methods.split(",")) - set(METHODS):
         ap.error(f"--methods {args.methods}: unknown {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
-    args.counts = args.counts or (log_counts(args.from_log) if args.from_log else "24,48,96,192,384")
+    args.counts = args.counts or (log_counts(args.from_log) if args.from_log else DEFAULT_COUNTS)
     runs, fulls, targets = from_logs(args.from_log) if args.from_log else measure(args)
     report(runs, fulls, targets, args)
 
@@ -377,11 +378,19 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
 
 
 def log_counts(logs: list[Path]) -> str:
-    """Every label count the runs of these logs stopped at (their header lines), as --counts."""
+    """Every label count the runs of these logs stopped at (their header lines), as --counts. Logs
+    printed before the bench wrote that line name no counts: their runs used the default, which
+    is then assumed, with a note."""
     head = re.compile(r"# label_efficiency: counts \[([\d, ]+)\]")
-    counts = {int(c) for log in logs for m in map(head.match, log.read_text().splitlines()) if m for c in m[1].split(",")}
-    if not counts:
-        sys.exit(f"--from-log {' '.join(map(str, logs))}: no `# label_efficiency: counts [...]` line; name the counts with --counts")
+    counts, bare = set(), []
+    for log in logs:
+        found = [m for m in map(head.match, log.read_text().splitlines()) if m]
+        counts |= {int(c) for m in found for c in m[1].split(",")}
+        bare += [] if found else [str(log)]
+    if bare:
+        print(f"--from-log: {', '.join(bare)} name(s) no counts (no `# label_efficiency: counts [...]` line); assuming "
+              f"{DEFAULT_COUNTS} for them: pass --counts if their runs stopped elsewhere", file=sys.stderr)
+        counts |= {int(c) for c in DEFAULT_COUNTS.split(",")}
     return ",".join(map(str, sorted(counts)))
 
 

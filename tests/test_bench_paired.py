@@ -49,13 +49,21 @@ def test_paired_counts_a_labelled_set_searched_again_once() -> None:
     assert "test FN lower in 3, equal in 0, higher in 0 of 3" in fn
 
 
-def test_from_log_reads_the_counts_the_runs_stopped_at(tmp_path: Path) -> None:
+def test_from_log_reads_the_counts_the_runs_stopped_at(tmp_path: Path, capsys) -> None:
     # the tables' columns are the counts of the merged logs, not --counts' default: one run to 96
-    # labels and one to 256 give every count of both
-    from label_efficiency import log_counts
+    # labels and one to 256 give every count of both; a log printed before the header line existed
+    # ran at the default counts, which are then assumed, and said so
+    from label_efficiency import DEFAULT_COUNTS, log_counts
 
     short, long = tmp_path / "a.log", tmp_path / "b.log"
     short.write_text("# label_efficiency: counts [12, 16, 24, 32, 48, 64, 96], 16 trials, --val share\n   q seed 0 ...\n")
     long.write_text("# label_efficiency: counts [12, 16, 24, 32, 48, 64, 96, 128, 192, 256], 16 trials\n")
     assert log_counts([short]) == "12,16,24,32,48,64,96"
     assert log_counts([short, long]) == "12,16,24,32,48,64,96,128,192,256"
+
+    old = tmp_path / "c.log"
+    old.write_text("   q seed 0 every label (924): test FN 0.060 FP 0.016; its pick: trial 15, blocks.3.3 logistic\n")
+    assert capsys.readouterr().err == ""
+    assert log_counts([short, old]) == "12,16,24,32,48,64,96,192,384"
+    assert str(old) in capsys.readouterr().err
+    assert log_counts([old]) == DEFAULT_COUNTS

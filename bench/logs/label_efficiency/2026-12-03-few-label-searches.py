@@ -125,7 +125,9 @@ def swap(data, recs, r: dict) -> str:
         a, b = x.metrics.get("val_auc", np.nan), other[x.number].metrics.get("val_auc", np.nan)
         return np.nanmean([a, b]) if not (np.isnan(a) and np.isnan(b)) else 0.0
     best_auc = max(ok1, key=lambda x: (auc(x), -x.cost_madds))
-    f = lambda x: f"FN {x.test_fn:.3f} FP {x.test_fp:.3f}"  # noqa: E731
+
+    def f(x):
+        return f"FN {x.test_fn:.3f} FP {x.test_fp:.3f}"
     return (f"search pick {f(sim.pick)} | swap {f(pick_swap)} | mean FN {f(mean_fn)} | errors {f(errs)} | AUC {f(best_auc)} | "
             f"best trial FN {best_fn(recs):.3f}")
 
@@ -153,16 +155,15 @@ def refit(data, recs, r: dict) -> str:
         pred = scores(o, test_rows) >= thr
         return f"FN {np.mean(~pred[y_test == 1]):.3f} FP {np.mean(pred[y_test == 0]):.3f}"
 
+    def kth(o, k):  # the k-th highest validation-block score: the threshold that flags k frames
+        return np.inf if k == 0 else float(np.sort(scores(o, val_rows))[::-1][k - 1])
+
     own = Evaluator(data, data.cfg).retrain_all([pick])[0]
-    share = float(np.mean(scores(own, val_rows) >= pick.metrics["threshold"]))
     new = Evaluator(joint, data.cfg).retrain_all([pick])[0]
-    s_new = np.sort(scores(new, val_rows))[::-1]
-    k = int(round(share * len(s_new)))
-    mapped = np.inf if k == 0 else float(s_new[k - 1])  # the k-th highest score: k frames flagged
-    s_own = np.sort(scores(own, val_rows))[::-1]
-    check = np.inf if k == 0 else float(s_own[k - 1])
+    k = int((scores(own, val_rows) >= pick.metrics["threshold"]).sum())  # the frames the pick flags
+    mapped, check = kth(new, k), kth(own, k)
     return (f"search pick FN {pick.test_fn:.3f} FP {pick.test_fp:.3f} | pick mapped {judge(own, check)} | "
-            f"refit mapped {judge(new, mapped)} | refit own val {judge(new, new.record.metrics['threshold'])} | flagged {share:.3f}")
+            f"refit mapped {judge(new, mapped)} | refit own val {judge(new, new.record.metrics['threshold'])} | flagged {k / len(val_rows):.3f}")
 
 
 def report(m: str, seed: int, data, r: dict) -> str:
