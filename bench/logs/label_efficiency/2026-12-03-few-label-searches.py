@@ -1,4 +1,4 @@
-"""Two diagnostics of the few-label searches of bench/label_efficiency.py (car-left-near, 2026-12-03).
+"""Diagnostics of the few-label searches of bench/label_efficiency.py (car-left-near, 2026-12-03).
 
     AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-03-few-label-searches.py inputs car 0,1,2,3,4 32,48,64,96
     AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-03-few-label-searches.py l2 car 0,1,2,3,4 32,48,64,96
@@ -17,6 +17,11 @@ from their own start), with the first count as the start. After each search:
   two blocks' roles swapped, 2026-12-03), and picks that weigh both folds.
 - `refit`: the pick's head trained again on the training and validation labels together, its
   threshold the score that flags as many frames of the validation block as the pick does.
+- `ensemble`: no single pick: the mean of the top k trials' scores by the search's rule (each
+  trial's scores standardised on its validation block, labelled or not), thresholded by the
+  search's own operating-point rule (2026-12-03, fifth run).
+
+    AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-03-few-label-searches.py ensemble car 0,1,2,3,4 12,16,24,32,48,64
 """
 import importlib.util
 import sys
@@ -166,6 +171,51 @@ def refit(data, recs, r: dict) -> str:
             f"refit mapped {judge(new, mapped)} | refit own val {judge(new, new.record.metrics['threshold'])} | flagged {k / len(val_rows):.3f}")
 
 
+ENSEMBLE_K = (1, 3, 5, 8)
+
+
+def ensemble(data, recs, r: dict) -> str:
+    """The mean of the top k trials' standardised scores (k = 1 is the search's pick), thresholded
+    by the search's rule on the validation labels, and every trial meeting the val FP target."""
+    import torch
+
+    from autocrop.metrics import evaluate
+    from autocrop.selection import ranked
+
+    ev = Evaluator(data, data.cfg)
+    outs = {o.record.number: o for o in ev.retrain_all(recs)}
+    rows = {**data.splits, "val_unlabelled": ev.unlabelled_val}
+    block = np.sort(np.r_[data.splits["val"], ev.unlabelled_val])
+
+    def scores(x) -> dict[str, np.ndarray]:
+        with torch.no_grad():
+            def f(rr):
+                return outs[x.number].head(torch.from_numpy(x.input.gather_windows(data.store, rr))[None])[0].numpy().astype(np.float64)
+            mu_sd = f(block)
+            mu, sd = mu_sd.mean(), mu_sd.std() or 1.0
+            return {s: (f(rr) - mu) / sd for s, rr in rows.items() if len(rr)}
+
+    order = ranked(recs, op.target, op.rule) or sorted(recs, key=lambda x: (x.val_fp + x.val_fn, x.cost_madds))
+    ok = ranked(recs, op.target, op.rule)
+    val_blocks = data.blocks["val"] if op.per_block and data.blocks else None
+    smoothing = (data.cfg.search.smoothing.k, data.cfg.search.smoothing.n)
+    cache = {}
+
+    def judge(group) -> str:
+        if not group:
+            return "FN nan FP nan"
+        for x in group:
+            if x.number not in cache:
+                cache[x.number] = scores(x)
+        mean = {s: np.mean([cache[x.number][s] for x in group], axis=0) for s in cache[group[0].number]}
+        m = evaluate(mean, data.ys(), op.rule, op.target, smoothing, val_blocks, op.reserve, ev.unlabelled_blocks)
+        return f"FN {m['test_fn']:.3f} FP {m['test_fp']:.3f}"
+    parts = [f"search pick FN {sim.pick.test_fn:.3f} FP {sim.pick.test_fp:.3f}"]
+    parts += [f"top {k} {judge(order[:k])}" for k in ENSEMBLE_K]
+    parts.append(f"all ok ({len(ok)}) {judge(ok)}")
+    return " | ".join(parts) + f" | best trial FN {best_fn(recs):.3f}"
+
+
 def report(m: str, seed: int, data, r: dict) -> str:
     recs = list(sim.records)
     head = f"RES {query} seed {seed} {m:>9} {r['labels']:4d}: "
@@ -182,6 +232,8 @@ def report(m: str, seed: int, data, r: dict) -> str:
         return head + swap(data, recs, r)
     if mode == "refit":
         return head + refit(data, recs, r)
+    if mode == "ensemble":
+        return head + ensemble(data, recs, r)
     parts = [head + f"search pick FN {r['test_fn']:.3f} FP {r['test_fp']:.3f}"]
     ev = Evaluator(data, data.cfg)
     for l2 in L2:
