@@ -167,9 +167,12 @@ class Sim:
         fp, fn = rates(self.full.y[test], (s["test"] >= thr).astype(int))
         return {"best_fn": best.test_fn, "best_fp": best.test_fp, "allval_fn": fn, "allval_fp": fp}
 
-    def evenly(self, count: int) -> np.ndarray:
-        """`count` pickable frames evenly spaced in time."""
-        return self.pickable[np.unique(np.linspace(0, len(self.pickable) - 1, count).round().astype(int))]
+    def evenly(self, count: int, phase: float | None = None) -> np.ndarray:
+        """`count` pickable frames evenly spaced in time: from the first pickable frame to the last
+        (no `phase`), or one every n / count of them from `phase` (0 to 1) of a step on."""
+        n = len(self.pickable)
+        pos = np.linspace(0, n - 1, count).round() if phase is None else np.floor((np.arange(count) + phase) * n / count)
+        return self.pickable[np.unique(pos.astype(int))]
 
     def until_trainable(self, rows: np.ndarray, rng: np.random.Generator, seed: int | None = None) -> np.ndarray:
         """`rows` with frames added, 4 at a time, until every block can train and threshold a head
@@ -186,22 +189,23 @@ class Sim:
 
 
 def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS,
-              gaps: bool = False, batch: int = 0, own_start: bool = False) -> dict[str, list[dict]]:
+              gaps: bool = False, batch: int = 0, own_start: bool = False, even_phase: bool = False) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed)
+    phase = np.random.default_rng([seed, 1]).random() if even_phase else None  # its own stream: random frames stay as they were
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
     start = sim.until_trainable(np.array([p.row for p in cold.proposals]), rng, seed)  # rare: it lacks a class in a block
     starts = {m: start for m in methods}
     if own_start:  # each method from its own first frames, as a user without label-next would start
         starts["random"] = sim.until_trainable(rng.choice(sim.pickable, counts[0], replace=False), rng)
-        starts["even"] = sim.until_trainable(sim.evenly(counts[0]), rng)
+        starts["even"] = sim.until_trainable(sim.evenly(counts[0], phase), rng)
     out: dict[str, list[dict]] = {m: [] for m in methods}
     known = {m: starts[m].copy() for m in methods}
     last: dict[str, tuple[np.ndarray, str, str, dict]] = {}  # per method: the labelled rows searched last, its study, storage and result
     for i, count in enumerate(counts):
         for m in methods:
             if m == "even" and i > 0:
-                known[m] = sim.evenly(count)
+                known[m] = sim.evenly(count, phase)
                 if not sim.trainable(known[m]):
                     known[m] = np.union1d(known[m], starts[m])
             data = sim.data(known[m])
@@ -342,6 +346,9 @@ def main() -> None:
                     help="shared: every method starts from label-next's cold start (compares what comes after it); "
                          "own: random and even frames start from random / evenly spaced frames (label-next from scratch "
                          "against labelling without it)")
+    ap.add_argument("--even-phase", action="store_true",
+                    help="shift evenly spaced frames' grid by a phase drawn per seed (by default every seed labels the same "
+                         "evenly spaced frames: one draw, counted once per seed)")
     ap.add_argument("--write", type=Path, help="write the tables into this markdown file and the plot into docs/")
     ap.add_argument("--plot", type=Path, help="without --write: save the plot here (by default a run writes no plot)")
     args = ap.parse_args()
@@ -358,7 +365,8 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     paths = [p for p in queries() if p.stem in args.only.split(",")]
     per_query, fulls, targets = {}, {}, {}
     methods = tuple(m for m in METHODS if m in args.methods.split(","))
-    print(f"# label_efficiency: counts {counts}, {args.trials} trials, --val {args.val}, --start {args.start}, methods {', '.join(methods)}", flush=True)
+    print(f"# label_efficiency: counts {counts}, {args.trials} trials, --val {args.val}, --start {args.start}, methods {', '.join(methods)}"
+          + (", even phase per seed" if args.even_phase else ""), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
             sim = Sim(path, args.trials, Path(tmp), args.val == "all")
@@ -371,7 +379,8 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
                 assert ref is not None
                 print(f"{q:>16} seed {seed} every label ({full[-1]['labels']}): test FN {full[-1]['test_fn']:.3f} "
                       f"FP {full[-1]['test_fp']:.3f}; its pick: trial {ref.number}, {ref.input.layer} {ref.head}", flush=True)
-                for m, curve in run_query(sim, counts, seed, ref, methods, args.gaps, args.batch, args.start == "own").items():
+                for m, curve in run_query(sim, counts, seed, ref, methods, args.gaps, args.batch, args.start == "own",
+                                          args.even_phase).items():
                     runs[m].append(curve)
             per_query[q], fulls[q], targets[q] = runs, full, sim.cfg.search.operating_point.target
     return per_query, fulls, targets

@@ -67,3 +67,23 @@ def test_from_log_reads_the_counts_the_runs_stopped_at(tmp_path: Path, capsys) -
     assert log_counts([short, old]) == "12,16,24,32,48,64,96,192,384"
     assert str(old) in capsys.readouterr().err
     assert log_counts([old]) == DEFAULT_COUNTS
+
+
+def test_evenly_spaced_frames_with_a_phase_are_one_every_n_over_count_and_without_one_the_old_grid() -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+    from label_efficiency import Sim
+
+    sim = SimpleNamespace(pickable=np.arange(1000, 1600, 2))  # 300 pickable rows, every other frame
+    old = sim.pickable[np.unique(np.linspace(0, 299, 16).round().astype(int))]
+    assert np.array_equal(Sim.evenly(sim, 16), old)  # the runs logged before --even-phase
+    grids = []
+    for phase in (0.0, 0.25, 0.5, 0.99):
+        rows = Sim.evenly(sim, 16, phase)
+        assert len(rows) == 16 and set(rows) <= set(sim.pickable)
+        gaps = np.diff(np.r_[rows, rows[0] + 600]) / 2  # in pickable rows, round the end
+        assert gaps.min() >= 18 and gaps.max() <= 19  # 300 / 16 = 18.75 rows a step, wrapped round the end too
+        assert rows[0] - 1000 <= 2 * 18.75 * phase < rows[0] - 1000 + 2  # the phase moves the grid
+        grids.append(frozenset(rows))
+    assert len(set(grids)) == 4
