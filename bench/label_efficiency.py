@@ -410,10 +410,14 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
     gap = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+\d+ gaps: best trial FN ([\d.]+) FP ([\d.]+) every-val threshold FN ([\d.]+) FP ([\d.]+)")
     seeds: dict[str, dict[str, dict[int, list[dict]]]] = {}
     fulls: dict[str, dict[int, dict]] = {}
+    source: dict[tuple[str, str, int], Path] = {}  # (query, method, seed) -> the log that holds its curve
     for log in logs:
         for line in log.read_text().splitlines():
             if m := run.match(line):
                 q, s, meth, *v = m.groups()
+                if source.setdefault((q, meth, int(s)), log) != log:  # two runs' lines would merge into one curve
+                    sys.exit(f"--from-log: {q} {meth} seed {s} is in both {source[q, meth, int(s)]} and {log}; "
+                             "merge logs of one run each (e.g. leave out the --even-phase log when merging fixed-grid ones)")
                 keys = ("labels", "test_fn", "test_fp", "test_auc", "fixed_fn", "fixed_fp")
                 seeds.setdefault(q, {}).setdefault(meth, {}).setdefault(int(s), []).append(dict(zip(keys, map(float, v), strict=True)))
             elif m := gap.match(line):  # belongs to the run line just before it

@@ -87,3 +87,17 @@ def test_evenly_spaced_frames_with_a_phase_are_one_every_n_over_count_and_withou
         assert rows[0] - 1000 <= 2 * 18.75 * phase < rows[0] - 1000 + 2  # the phase moves the grid
         grids.append(frozenset(rows))
     assert len(set(grids)) == 4
+
+
+def test_from_log_refuses_one_seed_of_a_method_in_two_logs(tmp_path: Path) -> None:
+    # two runs of the same (query, method, seed), e.g. the fixed grid and --even-phase, would
+    # otherwise merge into one curve of twice the counts
+    import pytest
+    from label_efficiency import from_logs
+
+    line = "   car-left-near seed 0      even   12 labels: test FN 0.202 FP 0.000 AUC 0.9783 fixed input FN 1.000 FP 0.000 (3 s)\n"
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text(line)
+    b.write_text(line)
+    with pytest.raises(SystemExit, match=r"car-left-near even seed 0 is in both .*a\.log and .*b\.log"):
+        from_logs([a, b])
