@@ -1,6 +1,6 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
-    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--start shared|own] [--write BENCHMARKS.md | --plot PATH]
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--start shared|own] [--even-phase] [--write BENCHMARKS.md | --plot PATH]
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
@@ -17,7 +17,9 @@ counts:
 
 - **proposals**: `label-next` after that search reveals the next batch;
 - **random**: random unlabelled train and validation frames are revealed (seeded);
-- **even**: the labelled set is that many frames evenly spaced in time over train and validation.
+- **even**: the labelled set is that many frames evenly spaced in time over train and validation
+  (a new grid at each count; with `--even-phase` its phase is drawn per seed, else every seed
+  labels the same grid).
 
 With `--val all` the validation block is labelled from the start and only training frames are
 picked (counts are training labels): what a method's training picks are worth, apart from what
@@ -32,8 +34,8 @@ puts its plot elsewhere).
 **Paired test**: the means hide how noisy one search on few labels is, so proposals are also
 compared with random and with even frames cell by cell (query, seed, count past the shared cold
 start; every count with `--start own`): how often their test FN is lower, equal, higher, the mean difference, and a Wilcoxon
-signed-rank p. (Even frames do not depend on the seed past the cold start, so their cells of one
-query and count are one labelled set searched once per seed.) A last line pairs the picks' test AUC
+signed-rank p. (Without `--even-phase`, even frames do not depend on the seed past the cold start,
+so their cells of one query and count are one labelled set searched once per seed.) A last line pairs the picks' test AUC
 the same way, threshold-free: where a threshold set on a few validation labels lands on test can
 decide the FN judge, whichever frames trained the head (BENCHMARKS.md).
 
@@ -411,13 +413,14 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
     seeds: dict[str, dict[str, dict[int, list[dict]]]] = {}
     fulls: dict[str, dict[int, dict]] = {}
     source: dict[tuple[str, str, int], Path] = {}  # (query, method, seed) -> the log that holds its curve
-    for log in logs:
+    for log in dict.fromkeys(p.resolve() for p in logs):  # one file named twice (overlapping globs) is read once
         for line in log.read_text().splitlines():
             if m := run.match(line):
                 q, s, meth, *v = m.groups()
                 if source.setdefault((q, meth, int(s)), log) != log:  # two runs' lines would merge into one curve
-                    sys.exit(f"--from-log: {q} {meth} seed {s} is in both {source[q, meth, int(s)]} and {log}; "
-                             "merge logs of one run each (e.g. leave out the --even-phase log when merging fixed-grid ones)")
+                    print(f"--from-log: {q} {meth} seed {s} is in both {source[q, meth, int(s)]} and {log}; "
+                          "merge logs of one run each (e.g. leave out the --even-phase log when merging fixed-grid ones)", file=sys.stderr)
+                    sys.exit(2)
                 keys = ("labels", "test_fn", "test_fp", "test_auc", "fixed_fn", "fixed_fp")
                 seeds.setdefault(q, {}).setdefault(meth, {}).setdefault(int(s), []).append(dict(zip(keys, map(float, v), strict=True)))
             elif m := gap.match(line):  # belongs to the run line just before it

@@ -3,6 +3,7 @@ operating point or, threshold-free, by test AUC (higher is better there)."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_evenly_spaced_frames_with_a_phase_are_one_every_n_over_count_and_withou
     assert len(set(grids)) == 4
 
 
-def test_from_log_refuses_one_seed_of_a_method_in_two_logs(tmp_path: Path) -> None:
+def test_from_log_refuses_one_seed_of_a_method_in_two_logs(tmp_path: Path, capsys) -> None:
     # two runs of the same (query, method, seed), e.g. the fixed grid and --even-phase, would
     # otherwise merge into one curve of twice the counts
     import pytest
@@ -99,5 +100,18 @@ def test_from_log_refuses_one_seed_of_a_method_in_two_logs(tmp_path: Path) -> No
     a, b = tmp_path / "a.log", tmp_path / "b.log"
     a.write_text(line)
     b.write_text(line)
-    with pytest.raises(SystemExit, match=r"car-left-near even seed 0 is in both .*a\.log and .*b\.log"):
+    with pytest.raises(SystemExit) as exc:
         from_logs([a, b])
+    assert exc.value.code == 2  # bad input: exit 2, as everywhere in the project
+    assert re.search(r"car-left-near even seed 0 is in both .*a\.log and .*b\.log", capsys.readouterr().err)
+
+
+def test_from_log_reads_a_log_named_twice_once(tmp_path: Path, monkeypatch) -> None:
+    # overlapping globs name a file twice: its lines must not count twice (nor be refused as two runs)
+    from label_efficiency import from_logs
+
+    a = tmp_path / "a.log"
+    a.write_text("   car-left-near seed 0 every label (924): test FN 0.060 FP 0.016; its pick: trial 15, blocks.3.3 logistic\n"
+                 "   car-left-near seed 0      even   12 labels: test FN 0.202 FP 0.000 AUC 0.9783 fixed input FN 1.000 FP 0.000 (3 s)\n")
+    monkeypatch.chdir(tmp_path)
+    assert from_logs([a, Path("a.log")]) == from_logs([a])
