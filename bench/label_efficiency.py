@@ -356,8 +356,9 @@ def main() -> None:
     args = ap.parse_args()
     if bad := set(args.methods.split(",")) - set(METHODS):
         ap.error(f"--methods {args.methods}: unknown {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
-    args.counts = args.counts or (log_counts(args.from_log) if args.from_log else DEFAULT_COUNTS)
-    runs, fulls, targets = from_logs(args.from_log) if args.from_log else measure(args)
+    logs = read_logs(args.from_log) if args.from_log else None  # read once: a `<(grep ...)` pipe can be read only once
+    args.counts = args.counts or (log_counts(logs) if logs else DEFAULT_COUNTS)
+    runs, fulls, targets = from_logs(logs) if logs else measure(args)
     report(runs, fulls, targets, args)
 
 
@@ -388,14 +389,28 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     return per_query, fulls, targets
 
 
-def log_counts(logs: list[Path]) -> str:
+Logs = list[Path] | dict[Path, str]  # log files, or their texts by name (`read_logs`)
+
+
+def read_logs(logs: Logs) -> dict[Path, str]:
+    """Each log's text by the name given, read once; one file named twice (overlapping globs) is
+    read once, under its first name (opened by that name: a /dev/fd pipe resolves to no file)."""
+    if isinstance(logs, dict):
+        return logs
+    unique: dict[Path, Path] = {}
+    for p in logs:
+        unique.setdefault(p.resolve(), p)
+    return {p: p.read_text() for p in unique.values()}
+
+
+def log_counts(logs: Logs) -> str:
     """Every label count the runs of these logs stopped at (their header lines), as --counts. Logs
     printed before the bench wrote that line name no counts: their runs used the default, which
     is then assumed, with a note."""
     head = re.compile(r"# label_efficiency: counts \[([\d, ]+)\]")
     counts, bare = set(), []
-    for log in logs:
-        found = [m for m in map(head.match, log.read_text().splitlines()) if m]
+    for log, text in read_logs(logs).items():
+        found = [m for m in map(head.match, text.splitlines()) if m]
         counts |= {int(c) for m in found for c in m[1].split(",")}
         bare += [] if found else [str(log)]
     if bare:
@@ -405,7 +420,7 @@ def log_counts(logs: list[Path]) -> str:
     return ",".join(map(str, sorted(counts)))
 
 
-def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
+def from_logs(logs: Logs) -> tuple[dict, dict, dict]:
     """`measure`'s results from the lines it printed."""
     run = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\d+) labels: test FN ([\d.]+) FP ([\d.]+) AUC ([\d.]+) fixed input FN ([\d.]+) FP ([\d.]+)")
     every = re.compile(r"\s*(\S+) seed (\d+) every label \((\d+)\): test FN ([\d.]+) FP ([\d.]+)")
@@ -413,8 +428,8 @@ def from_logs(logs: list[Path]) -> tuple[dict, dict, dict]:
     seeds: dict[str, dict[str, dict[int, list[dict]]]] = {}
     fulls: dict[str, dict[int, dict]] = {}
     source: dict[tuple[str, str, int], Path] = {}  # (query, method, seed) -> the log that holds its curve
-    for log in dict.fromkeys(p.resolve() for p in logs):  # one file named twice (overlapping globs) is read once
-        for line in log.read_text().splitlines():
+    for log, text in read_logs(logs).items():
+        for line in text.splitlines():
             if m := run.match(line):
                 q, s, meth, *v = m.groups()
                 if source.setdefault((q, meth, int(s)), log) != log:  # two runs' lines would merge into one curve

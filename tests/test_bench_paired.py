@@ -115,3 +115,25 @@ def test_from_log_reads_a_log_named_twice_once(tmp_path: Path, monkeypatch) -> N
                  "   car-left-near seed 0      even   12 labels: test FN 0.202 FP 0.000 AUC 0.9783 fixed input FN 1.000 FP 0.000 (3 s)\n")
     monkeypatch.chdir(tmp_path)
     assert from_logs([a, Path("a.log")]) == from_logs([a])
+
+
+def test_from_log_reads_a_process_substitution(monkeypatch, capsys) -> None:
+    # `--from-log <(grep ...)` names /dev/fd/N: a pipe, which resolves to no file and can be read
+    # only once, yet the counts and the curves both come from it
+    import os
+
+    import label_efficiency
+
+    text = ("# label_efficiency: counts [12], 16 trials, --val share, --start own, methods even\n"
+            "   car-left-near seed 0 every label (924): test FN 0.060 FP 0.016; its pick: trial 15, blocks.3.3 logistic\n"
+            "   car-left-near seed 0      even   12 labels: test FN 0.202 FP 0.000 AUC 0.9783 fixed input FN 1.000 FP 0.000 (3 s)\n")
+    r, w = os.pipe()
+    os.write(w, text.encode())
+    os.close(w)
+    monkeypatch.setattr(sys, "argv", ["label_efficiency.py", "--from-log", f"/dev/fd/{r}"])
+    try:
+        label_efficiency.main()
+    finally:
+        os.close(r)
+    out = capsys.readouterr().out
+    assert "| car-left-near | even | 0.202 / 0.000 |" in out and "| car-left-near | even | 0.9783 |" in out
