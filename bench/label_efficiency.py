@@ -1,6 +1,6 @@
 """How many labels does a query need? label-next's proposals vs random frames vs frames evenly spaced in time.
 
-    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--start shared|own] [--even-phase] [--write BENCHMARKS.md | --plot PATH]
+    .venv/bin/python bench/label_efficiency.py [--only car,right-near,far-band] [--counts 24,48,96,192,384] [--trials 24] [--seeds 3] [--val share|all] [--methods proposals,random,even] [--gaps] [--batch N] [--start shared|own] [--even-phase | --even-nested] [--write BENCHMARKS.md | --plot PATH]
     .venv/bin/python bench/label_efficiency.py --from-log a.log b.log [...]   # tables and plot of earlier runs (their queries and seeds)
 
 Simulated labelling on the highway query suite: the masks play the annotator. Every method starts
@@ -19,7 +19,9 @@ counts:
 - **random**: random unlabelled train and validation frames are revealed (seeded);
 - **even**: the labelled set is that many frames evenly spaced in time over train and validation
   (a new grid at each count; with `--even-phase` its phase is drawn per seed, else every seed
-  labels the same grid).
+  labels the same grid). With `--even-nested` the frames only grow from count to count, as a
+  user labelling batch by batch can: the first `count` of the seed's nested order (`time_order`),
+  each power-of-two prefix a grid with a phase, the frames between in its gaps.
 
 With `--val all` the validation block is labelled from the start and only training frames are
 picked (counts are training labels): what a method's training picks are worth, apart from what
@@ -94,6 +96,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from scipy.stats import qmc  # noqa: E402
 from common import ROOT, can_search, revealed, write_section  # noqa: E402
 from query_suite import queries  # noqa: E402
 
@@ -176,6 +179,10 @@ class Sim:
         pos = np.linspace(0, n - 1, count).round() if phase is None else np.floor((np.arange(count) + phase) * n / count)
         return self.pickable[np.unique(pos.astype(int))]
 
+    def nested(self, count: int, seed: int) -> np.ndarray:
+        """The first `count` pickable frames of the seed's nested time order: grow-only, evenly spaced."""
+        return self.pickable[np.sort(time_order(len(self.pickable), seed)[:count])]
+
     def until_trainable(self, rows: np.ndarray, rng: np.random.Generator, seed: int | None = None) -> np.ndarray:
         """`rows` with frames added, 4 at a time, until every block can train and threshold a head
         (when a first batch lacks a class): label-next's next batch with `seed` (it seeks the class
@@ -190,24 +197,39 @@ class Sim:
         return can_search(self.data(known))
 
 
+
+def time_order(n: int, seed: int) -> np.ndarray:
+    """Positions 0..n-1 in the order a seeded scrambled van der Corput sequence (scipy's
+    one-dimensional scrambled Halton) visits them: every prefix spread evenly, each power-of-two
+    prefix a grid with a phase; positions its first 4n draws leave out (none, typically) come last."""
+    if n <= 0:
+        return np.zeros(0, int)
+    u = qmc.Halton(1, scramble=True, rng=np.random.default_rng([seed, 0x71])).random(1 << (int(np.ceil(np.log2(n))) + 2))[:, 0]
+    pos = np.minimum((u * n).astype(int), n - 1)
+    _, first = np.unique(pos, return_index=True)
+    order = pos[np.sort(first)]
+    return np.r_[order, np.setdiff1d(np.arange(n), order)].astype(int)
+
 def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS,
-              gaps: bool = False, batch: int = 0, own_start: bool = False, even_phase: bool = False) -> dict[str, list[dict]]:
+              gaps: bool = False, batch: int = 0, own_start: bool = False, even_phase: bool = False,
+              even_nested: bool = False) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed)
     phase = np.random.default_rng([seed, 1]).random() if even_phase else None  # its own stream: random frames stay as they were
+    evenly = (lambda c: sim.nested(c, seed)) if even_nested else (lambda c: sim.evenly(c, phase))  # noqa: E731
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
     start = sim.until_trainable(np.array([p.row for p in cold.proposals]), rng, seed)  # rare: it lacks a class in a block
     starts = {m: start for m in methods}
     if own_start:  # each method from its own first frames, as a user without label-next would start
         starts["random"] = sim.until_trainable(rng.choice(sim.pickable, counts[0], replace=False), rng)
-        starts["even"] = sim.until_trainable(sim.evenly(counts[0], phase), rng)
+        starts["even"] = sim.until_trainable(evenly(counts[0]), rng)
     out: dict[str, list[dict]] = {m: [] for m in methods}
     known = {m: starts[m].copy() for m in methods}
     last: dict[str, tuple[np.ndarray, str, str, dict]] = {}  # per method: the labelled rows searched last, its study, storage and result
     for i, count in enumerate(counts):
         for m in methods:
             if m == "even" and i > 0:
-                known[m] = sim.evenly(count, phase)
+                known[m] = evenly(count)
                 if not sim.trainable(known[m]):
                     known[m] = np.union1d(known[m], starts[m])
             data = sim.data(known[m])
@@ -351,9 +373,14 @@ def main() -> None:
     ap.add_argument("--even-phase", action="store_true",
                     help="shift evenly spaced frames' grid by a phase drawn per seed (by default every seed labels the same "
                          "evenly spaced frames: one draw, counted once per seed)")
+    ap.add_argument("--even-nested", action="store_true",
+                    help="evenly spaced frames that only grow from count to count (a nested order per seed, as a user "
+                         "labelling batch by batch can), instead of a new grid at each count")
     ap.add_argument("--write", type=Path, help="write the tables into this markdown file and the plot into docs/")
     ap.add_argument("--plot", type=Path, help="without --write: save the plot here (by default a run writes no plot)")
     args = ap.parse_args()
+    if args.even_phase and args.even_nested:
+        ap.error("--even-phase and --even-nested: choose one (a nested order has a phase per seed already)")
     if bad := set(args.methods.split(",")) - set(METHODS):
         ap.error(f"--methods {args.methods}: unknown {', '.join(sorted(bad))}; choose from {', '.join(METHODS)}")
     logs = read_logs(args.from_log) if args.from_log else None  # read once: a `<(grep ...)` pipe can be read only once
@@ -369,7 +396,7 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
     per_query, fulls, targets = {}, {}, {}
     methods = tuple(m for m in METHODS if m in args.methods.split(","))
     print(f"# label_efficiency: counts {counts}, {args.trials} trials, --val {args.val}, --start {args.start}, methods {', '.join(methods)}"
-          + (", even phase per seed" if args.even_phase else ""), flush=True)
+          + (", even phase per seed" if args.even_phase else "") + (", even nested per seed" if args.even_nested else ""), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for path in paths:
             sim = Sim(path, args.trials, Path(tmp), args.val == "all")
@@ -383,7 +410,7 @@ def measure(args: argparse.Namespace) -> tuple[dict, dict, dict]:
                 print(f"{q:>16} seed {seed} every label ({full[-1]['labels']}): test FN {full[-1]['test_fn']:.3f} "
                       f"FP {full[-1]['test_fp']:.3f}; its pick: trial {ref.number}, {ref.input.layer} {ref.head}", flush=True)
                 for m, curve in run_query(sim, counts, seed, ref, methods, args.gaps, args.batch, args.start == "own",
-                                          args.even_phase).items():
+                                          args.even_phase, args.even_nested).items():
                     runs[m].append(curve)
             per_query[q], fulls[q], targets[q] = runs, full, sim.cfg.search.operating_point.target
     return per_query, fulls, targets
