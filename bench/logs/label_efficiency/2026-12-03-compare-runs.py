@@ -31,7 +31,7 @@ for (meth, n), v in sorted(by.items()):
     o = np.array([x[0] for x in v]); w = np.array([x[1] for x in v])
     print(f"{meth:9s} {n:4d} | {o[:,0].mean():.3f} {w[:,0].mean():.3f} | {o[:,2].mean():.3f} {w[:,2].mean():.3f} | {o[:,1].mean():.3f} {w[:,1].mean():.3f}")
 from scipy.stats import wilcoxon
-for meth in ("proposals", "random"):
+for meth in ("proposals", "random", "even"):
     o = np.array([a[k][0] for k in keys if k[2] == meth]); w = np.array([b[k][0] for k in keys if k[2] == meth])
     of = np.array([a[k][2] for k in keys if k[2] == meth]); wf = np.array([b[k][2] for k in keys if k[2] == meth])
     if len(o):
