@@ -16,6 +16,11 @@ how a query gets its labels:
   autocrop label-next q.yaml --study q-1     # 50 frames where its Pareto heads disagree
   # ... label, append, search again (a new study: the labels changed)
 
+  autocrop label-next q.yaml --n 50 --even   # without searching between batches: frames spread evenly in time,
+  # each batch in the gaps of the ones before (keep the seed); about as strong as the above on the bench's
+  # queries, which are ahead where positives are rare (BENCHMARKS.md)
+
+
 Frames without a label (no row, or an empty `label` cell) are unlabelled: search trains and scores
 only on labelled frames of each split, except that its threshold counts every validation frame,
 the unlabelled ones by their estimated class; label-next proposes only unlabelled frames of the
@@ -38,7 +43,11 @@ def add_label_command(sub) -> None:
     c.add_argument("--study", help="the search whose heads vote (default: the config's name); none yet: a cold start")
     c.add_argument("--out", help="CSV to write (default: <study>-label-next.csv beside the config); the sheet goes beside it as .png")
     c.add_argument("--seed", type=int, default=0, help="tie-breaks, the clustering behind typical picks, the random ones and the validation draws (default 0)")
-    c.add_argument("--cold", action="store_true", help="ignore any search: a cold start (half typical frames of the cached features, half random ones)")
+    mode = c.add_mutually_exclusive_group()
+    mode.add_argument("--cold", action="store_true", help="ignore any search: a cold start (half typical frames of the cached features, half random ones)")
+    mode.add_argument("--even", action="store_true",
+                      help="ignore any search and the features: the next frames of a nested order spread evenly over the train and "
+                           "validation blocks' time, in the gaps of the frames labelled (keep --seed from batch to batch; --min-distance does not apply)")
     c.add_argument("--min-distance", type=float, default=LABEL_MIN_DISTANCE,
                    help=f"no two proposals closer than this in feature space, in units of the median distance "
                         f"between two frames of the footage (default {LABEL_MIN_DISTANCE})")
@@ -67,12 +76,12 @@ def cmd_label_next(args: argparse.Namespace) -> int:
         raise ConfigError(f"--min-distance {args.min_distance} --min-gap {args.min_gap}: give a distance >= 0 and a gap >= 1")
     data = prepare(cfg, need_trainable=False, allow_unlabelled=True)
     print(f"{cfg.name}: {data.describe()}")
-    batch = next_batch(data, args.n, study, args.seed, args.min_distance, args.min_gap, args.cold, not args.quiet)
+    batch = next_batch(data, args.n, study, args.seed, args.min_distance, args.min_gap, args.cold, not args.quiet, args.even)
     sheet = out.with_suffix(".png")
     write_csv(out, batch.proposals)
     contact_sheet(sheet, data, batch.proposals)
     if not args.no_mlflow:
-        params = {"n": args.n, "seed": args.seed, "min_distance": args.min_distance, "min_gap": args.min_gap,
+        params = {"n": args.n, "seed": args.seed, "min_distance": None if args.even else args.min_distance, "min_gap": args.min_gap,
                   "labelled": data.labelled, "mode": batch.mode}
         Tracker(cfg.tracking.dir, cfg.tracking.experiment).label_run(study, params, [out, sheet])
     picks = batch.proposals
@@ -83,6 +92,7 @@ def cmd_label_next(args: argparse.Namespace) -> int:
     if len(picks) > 10:
         print(f"  ... {len(picks) - 10} more in the CSV")
     short = f" (only {len(picks)} of {args.n} keep the rules)" if len(picks) < args.n else ""
-    print(f"{out}: {len(picks)} frames to label{short}: {len(picks) - n_val} train, {n_val} validation; no two closer than "
-          f"{args.min_distance} (median distance between two frames = 1) or {args.min_gap} frames apart. Contact sheet: {sheet}")
+    rules = (f"no two closer than {args.min_distance} (median distance between two frames = 1) or " if not args.even else "no two ")
+    print(f"{out}: {len(picks)} frames to label{short}: {len(picks) - n_val} train, {n_val} validation; {rules}"
+          f"{args.min_gap} frames apart. Contact sheet: {sheet}")
     return 0

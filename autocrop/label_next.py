@@ -25,6 +25,7 @@ from autocrop.seek import describe, lacking, seek_share
 
 __all__ = ["Batch", "next_batch", "write_csv", "contact_sheet", "default_out"]
 
+EVEN = "frames spread evenly in time, each batch in the gaps of those labelled before (no search or features needed)"  # how --even chooses
 COLD_START = "half the training frames typical (the densest of the largest groups of similar cached features), half random"  # how a cold start chooses
 THUMB = (160, 120)  # contact-sheet thumbnail width, height
 COLUMNS = 8
@@ -67,8 +68,9 @@ def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Vo
 
 
 def next_batch(data: QueryData, n: int, study_name: str, seed: int = 0, min_distance: float = LABEL_MIN_DISTANCE,
-               min_gap: int = LABEL_MIN_GAP, cold: bool = False, progress: bool = True) -> Batch:
-    """Up to n frames to label next (see `proposals`); `cold` ignores any search."""
+               min_gap: int = LABEL_MIN_GAP, cold: bool = False, progress: bool = True, even: bool = False) -> Batch:
+    """Up to n frames to label next (see `proposals`); `cold` ignores any search; `even` ignores any
+    search and the features too: the next frames of the seed's nested time order (`autocrop.timegrid`)."""
     from autocrop.evaluation import baseline_layer
 
     if n < 1:
@@ -76,6 +78,10 @@ def next_batch(data: QueryData, n: int, study_name: str, seed: int = 0, min_dist
     assert data.pool is not None
     if not len(data.pool["train"]) + len(data.pool["val"]):
         raise ConfigError(f"{data.cfg.source_path}: every train and validation frame is labelled already; nothing to propose")
+    if even:
+        from autocrop.timegrid import in_time
+
+        return Batch(in_time(data, n, seed, min_gap), f"evenly spaced (--even, seed {seed}): {EVEN}")
     layer = baseline_layer(data)
     data.store.extract([layer], progress=progress)
     votes, mode = (None, f"cold start (--cold): {COLD_START}") if cold else _votes(data, study_name, data.pool["train"])

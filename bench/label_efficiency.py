@@ -96,7 +96,6 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from scipy.stats import qmc  # noqa: E402
 from common import ROOT, can_search, revealed, write_section  # noqa: E402
 from query_suite import queries  # noqa: E402
 
@@ -109,6 +108,7 @@ from autocrop.search import run_search  # noqa: E402
 from autocrop.selection import best_of  # noqa: E402
 from autocrop.space import load_space  # noqa: E402
 from autocrop.study import trial_records  # noqa: E402
+from autocrop.timegrid import time_order  # noqa: E402
 
 METHODS = ("proposals", "random", "even")
 DEFAULT_COUNTS = "24,48,96,192,384"  # --counts when neither it nor a log names them
@@ -198,17 +198,6 @@ class Sim:
 
 
 
-def time_order(n: int, seed: int) -> np.ndarray:
-    """Positions 0..n-1 in the order a seeded scrambled van der Corput sequence (scipy's
-    one-dimensional scrambled Halton) visits them: every prefix spread evenly, each power-of-two
-    prefix a grid with a phase; positions its first 4n draws leave out (none, typically) come last."""
-    if n <= 0:
-        return np.zeros(0, int)
-    u = qmc.Halton(1, scramble=True, rng=np.random.default_rng([seed, 0x71])).random(1 << (int(np.ceil(np.log2(n))) + 2))[:, 0]
-    pos = np.minimum((u * n).astype(int), n - 1)
-    _, first = np.unique(pos, return_index=True)
-    order = pos[np.sort(first)]
-    return np.r_[order, np.setdiff1d(np.arange(n), order)].astype(int)
 
 def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS,
               gaps: bool = False, batch: int = 0, own_start: bool = False, even_phase: bool = False,

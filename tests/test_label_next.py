@@ -77,6 +77,46 @@ def test_cold_start_proposes_unlabelled_train_and_val_frames(tmp_path, query, sh
     assert not test_ids & {int(r["frame"]) for r in rows}
 
 
+def test_even_batches_fill_the_gaps_of_those_before_and_need_no_features(tmp_path, query, shared_cache, capsys):
+    """--even: no search, no features (a fresh cache stays empty); each batch the next frames of
+    the seed's nested order, train and validation only, spread in time; the next batch, with this
+    one labelled, lands in its gaps; the same seed gives the same batch."""
+    from autocrop.timegrid import time_order
+
+    truth = _truth(query)
+    cfg, labels = _csv_query(tmp_path, shared_cache, {}, [])
+    doc = yaml.safe_load(cfg.read_text())
+    doc["cache_dir"] = str(tmp_path / "empty-cache")
+    cfg.write_text(yaml.safe_dump(doc))
+    data = prepare(load_config(cfg), need_trainable=False, allow_unlabelled=True)
+    block = np.sort(np.r_[data.pool["train"], data.pool["val"]])
+    row_of = {int(f): i for i, f in enumerate(data.ids)}
+    test_ids = set(data.ids[data.pool["test"]].tolist())
+    gap = lambda rows: np.diff(np.r_[0, np.sort(np.searchsorted(block, rows)), len(block)]).max()  # noqa: E731
+
+    def batch(name, *extra):
+        out = tmp_path / name
+        assert main(["label-next", str(cfg), "--n", "16", "--even", "--out", str(out), "--quiet", "--no-mlflow", *extra]) == 0
+        return _read(out)
+
+    first = batch("a.csv")
+    assert "evenly spaced (--even, seed 0)" in capsys.readouterr().out
+    assert first == batch("again.csv") and first != batch("other.csv", "--seed", "1")
+    rows = [row_of[int(r["frame"])] for r in first]
+    assert len(rows) == 16 and {r["split"] for r in first} == {"train", "val"} and not test_ids & {int(r["frame"]) for r in first}
+    assert gap(rows) <= 2 * len(block) / 16 + 1
+    assert not (tmp_path / "empty-cache").exists() or not any((tmp_path / "empty-cache").rglob("*.npy"))
+    labels.write_text("frame,label\n" + "".join(f"{r['frame']},{truth[int(r['frame'])]}\n" for r in first))
+    second = [row_of[int(r["frame"])] for r in batch("b.csv")]
+    assert len(second) == 16 and not set(second) & set(rows)
+    assert gap(rows + second) <= 2 * len(block) / 32 + 1  # the gaps: 32 frames as even as a grid of 32
+    both = np.searchsorted(block, rows + second)  # nested: the order's first 32, not a second grid of 16 beside the first
+    assert sorted(both.tolist()) == sorted(time_order(len(block), 0)[:32].tolist())
+    with pytest.raises(SystemExit) as exc:  # --even and --cold are two ways to start: one at a time
+        main(["label-next", str(cfg), "--even", "--cold", "--no-mlflow"])
+    assert exc.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
 def test_proposals_name_only_unlabelled_train_val_frames_are_reproducible_and_spread(partial, query, tmp_path, capsys):
     cfg, labels, truth = partial
     assert main(["search", str(cfg), "--quiet", "--no-mlflow", "--trials", "8"]) == 0
