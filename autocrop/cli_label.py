@@ -81,7 +81,7 @@ def cmd_label_next(args: argparse.Namespace) -> int:
     write_csv(out, batch.proposals)
     contact_sheet(sheet, data, batch.proposals)
     if not args.no_mlflow:
-        params = {"n": args.n, "seed": args.seed, "min_distance": None if args.even else args.min_distance, "min_gap": args.min_gap,
+        params = {"n": args.n, "seed": args.seed, "min_gap": args.min_gap, **({} if args.even else {"min_distance": args.min_distance}),
                   "labelled": data.labelled, "mode": batch.mode}
         Tracker(cfg.tracking.dir, cfg.tracking.experiment).label_run(study, params, [out, sheet])
     picks = batch.proposals
@@ -92,7 +92,7 @@ def cmd_label_next(args: argparse.Namespace) -> int:
     if len(picks) > 10:
         print(f"  ... {len(picks) - 10} more in the CSV")
     short = f" (only {len(picks)} of {args.n} keep the rules)" if len(picks) < args.n else ""
-    rules = (f"no two closer than {args.min_distance} (median distance between two frames = 1) or " if not args.even else "no two ")
+    rules = f"no two closer than {args.min_distance} (median distance between two frames = 1) or " if not args.even else "no two closer than "
     print(f"{out}: {len(picks)} frames to label{short}: {len(picks) - n_val} train, {n_val} validation; {rules}"
           f"{args.min_gap} frames apart. Contact sheet: {sheet}")
     return 0
