@@ -259,6 +259,36 @@ def test_a_cold_start_is_half_typical_frames_half_random_ones_never_near_test(qu
     assert [p.row for p in propose(data, emb, 96, 0, None, min_distance=0.0, min_gap=1)] == [p.row for p in big]
 
 
+def test_after_a_search_votes_fill_half_the_training_picks_and_typical_frames_the_rest(query):
+    """Votes concentrated on one stretch of the training block take half the training picks, all
+    there (LABEL_EXPLORE); typical frames fill the other half, so a batch is not all the heads'
+    doubts: here they cover every group of similar frames the voted picks do not."""
+    from autocrop.defaults import LABEL_EXPLORE
+    from autocrop.proposals import Votes, propose
+
+    data = prepare(load_config(query))
+    y = data.y.copy()
+    y[np.r_[data.splits["train"], data.splits["val"]]] = UNLABELLED
+    data = data.with_labels(y)
+    train = data.pool["train"]
+    block = np.sort(train)
+    hot = set(block[: len(block) // 3].tolist())  # the heads disagree on the block's first third only
+    votes = Votes(np.array([0.9 if r in hot else 0.1 for r in train]), ["heads split"] * len(train))
+    rng = np.random.default_rng(0)
+    group = rng.choice(8, len(data.ids))  # eight groups of similar frames, in time at random
+    emb = (np.eye(8, dtype=np.float32)[group] * 2 + rng.normal(0, 0.05, (len(data.ids), 8))).astype(np.float32)
+    for r in hot:
+        group[r] = 0  # the voted stretch is all one group
+        emb[r] = np.eye(8, dtype=np.float32)[0] * 2 + rng.normal(0, 0.05, 8).astype(np.float32)
+    picks = [p for p in propose(data, emb, 24, 0, votes, min_distance=0.0, min_gap=1) if p.split == "train"]
+    voted = [p.row for p in picks if p.reason == "heads split"]
+    typical = [p.row for p in picks if p.reason.startswith("typical")]
+    assert len(picks) == 16 and len(voted) == 16 - round(16 * LABEL_EXPLORE) == 8 and len(typical) == 8
+    assert set(voted) <= hot
+    assert set(group[typical].tolist()) == set(range(1, 8))  # every group the votes' picks leave uncovered, none of theirs
+    assert [p.row for p in propose(data, emb, 24, 0, votes, min_distance=0.0, min_gap=1)] == [p.row for p in propose(data, emb, 24, 0, votes, min_distance=0.0, min_gap=1)]
+
+
 def test_too_few_labels_to_search_seek_the_class_a_split_lacks(query, tmp_path, shared_cache, capsys):
     """A first batch whose validation frames hold no positive cannot search. label-next then seeks
     one: validation frames nearer a labelled positive than any labelled negative, from different
