@@ -17,9 +17,8 @@ how a query gets its labels:
   # ... label, append, search again (a new study: the labels changed)
 
   autocrop label-next q.yaml --n 50 --even   # without searching between batches: frames spread evenly in time,
-  # each batch in the gaps of the ones before (keep the seed); about as strong as the above on the bench's
-  # queries, which are ahead where positives are rare (BENCHMARKS.md)
-
+  # each batch in the gaps of the ones before (keep the seed); about as strong as the heads' votes on the
+  # bench's queries, though the votes stay ahead where positives are rare (BENCHMARKS.md)
 
 Frames without a label (no row, or an empty `label` cell) are unlabelled: search trains and scores
 only on labelled frames of each split, except that its threshold counts every validation frame,

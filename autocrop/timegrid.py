@@ -38,8 +38,9 @@ def in_time(data: QueryData, n: int, seed: int, min_gap: int) -> list[Proposal]:
     """The next n unlabelled frames of the seed's order over the train and validation blocks
     together (each split gets its share of time), none fewer than `min_gap` frames from another pick."""
     assert data.pool is not None
-    block = np.sort(np.r_[tuple(data.splits[s] for s in ("train", "val")) + tuple(data.pool[s] for s in ("train", "val"))]).astype(int)
-    split = np.where(np.isin(block, np.r_[data.splits["train"], data.pool["train"]]), "train", "val")
+    train = np.r_[data.splits["train"], data.pool["train"]]
+    block = np.sort(np.r_[train, data.splits["val"], data.pool["val"]]).astype(int)
+    split = np.where(np.isin(block, train), "train", "val")
     free = np.isin(block, np.r_[data.pool["train"], data.pool["val"]])
     picks: list[Proposal] = []
     for i in time_order(len(block), seed):

@@ -197,8 +197,6 @@ class Sim:
         return can_search(self.data(known))
 
 
-
-
 def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods: tuple[str, ...] = METHODS,
               gaps: bool = False, batch: int = 0, own_start: bool = False, even_phase: bool = False,
               even_nested: bool = False) -> dict[str, list[dict]]:
