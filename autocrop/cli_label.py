@@ -91,7 +91,7 @@ def cmd_label_next(args: argparse.Namespace) -> int:
     if len(picks) > 10:
         print(f"  ... {len(picks) - 10} more in the CSV")
     short = f" (only {len(picks)} of {args.n} keep the rules)" if len(picks) < args.n else ""
-    rules = f"no two closer than {args.min_distance} (median distance between two frames = 1) or " if not args.even else "no two closer than "
-    print(f"{out}: {len(picks)} frames to label{short}: {len(picks) - n_val} train, {n_val} validation; {rules}"
-          f"{args.min_gap} frames apart. Contact sheet: {sheet}")
+    distance = "" if args.even else f"{args.min_distance} (median distance between two frames = 1) or "  # --even reads no features
+    print(f"{out}: {len(picks)} frames to label{short}: {len(picks) - n_val} train, {n_val} validation; no two closer than "
+          f"{distance}{args.min_gap} frames apart. Contact sheet: {sheet}")
     return 0

@@ -202,7 +202,10 @@ def run_query(sim: Sim, counts: list[int], seed: int, ref: TrialRecord, methods:
               even_nested: bool = False) -> dict[str, list[dict]]:
     rng = np.random.default_rng(seed)
     phase = np.random.default_rng([seed, 1]).random() if even_phase else None  # its own stream: random frames stay as they were
-    evenly = (lambda c: sim.nested(c, seed)) if even_nested else (lambda c: sim.evenly(c, phase))  # noqa: E731
+
+    def evenly(count: int) -> np.ndarray:  # the even method's labelled set at a count
+        return sim.nested(count, seed) if even_nested else sim.evenly(count, phase)
+
     sim.cfg.search.seed = seed
     cold = next_batch(sim.data(np.array([], int)), counts[0], "", seed, cold=True, progress=False)
     start = sim.until_trainable(np.array([p.row for p in cold.proposals]), rng, seed)  # rare: it lacks a class in a block

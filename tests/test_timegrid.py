@@ -42,8 +42,8 @@ def test_any_prefix_leaves_no_gap_much_wider_than_a_grid_of_its_size():
 
 
 def test_nested_reproducible_and_seeded():
-    """A longer order starts with a shorter one's frames (the same seed, batch after batch), the
-    same seed gives the same order, and another seed another phase."""
+    """The same seed gives the same order (batch after batch, each batch its next frames), another
+    seed another start, and an empty block an empty order."""
     a, b = time_order(1000, 5), time_order(1000, 5)
     assert (a == b).all()
     assert not (time_order(1000, 6)[:8] == a[:8]).all()
