@@ -1,9 +1,13 @@
 """How far can any labelling order go? A ceiling for issue 12's goal, judged with the input fixed.
 
-    AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-04-ceiling.py QUERY[,QUERY] FIRST:LAST COUNTS [ORDER,ORDER]
+    AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-04-ceiling.py QUERY[,QUERY] FIRST:LAST COUNTS [ORDER,ORDER] [--val-all | --val-needs]
+    AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-04-ceiling.py QUERY[,QUERY] FIRST:LAST TRAIN,COUNTS/VAL,COUNTS --grid
     .venv/bin/python bench/logs/label_efficiency/2026-12-04-ceiling.py --from-log CEILING.log [...] [--bench BENCH.log ...] [--plot PNG]
 
-QUERY is a file stem of bench/query_suite.py's queries (`car` is the bundled query), seeds FIRST
+With `--val-all` the validation block is labelled from the start (the bench's `--val all`): the
+orders pick training frames only, and counts are training labels. With `--val-needs` every
+training frame is labelled and counts are validation labels (`val_needs`); `--grid` crosses random
+training frames with nested validation frames (`grid`). QUERY is a file stem of bench/query_suite.py's queries (`car` is the bundled query), seeds FIRST
 to LAST - 1. `--from-log` merges runs' printed lines (seeds split over runs, say): the mean
 curves, labels to reach, and cell-by-cell Wilcoxon tests of margin against the other orders and,
 from the bench's logs given after `--bench`, against label-next's frames judged the same way
@@ -128,7 +132,7 @@ def run(sim: Sim, seed: int, counts: list[int], ref, oracle_margin: np.ndarray,
     starts["even"] = sim.until_trainable(sim.nested(counts[0], seed), rng)
     starts["margin"] = starts["region"] = starts["mix"] = starts["oracle"] = starts["even"]
     val, train = sim.full.splits["val"], sim.full.splits["train"]
-    val_order = np.sort(val)[time_order(len(val), seed)]
+    val_order = np.sort(val)[time_order(len(val), seed)] if len(np.intersect1d(val, sim.pickable)) else np.zeros(0, int)
     train_order = np.sort(train)[time_order(len(train), seed + 1000)]  # a stream of its own
     known = dict(starts)
     out: dict[str, list[tuple[int, float, float]]] = {o: [] for o in orders}
@@ -155,6 +159,62 @@ def run(sim: Sim, seed: int, counts: list[int], ref, oracle_margin: np.ndarray,
     return out
 
 
+def val_needs(sim: Sim, seed: int, counts: list[int], ref) -> None:
+    """`--val-needs`: every training frame labelled, and `count` validation frames, the first of the
+    seed's nested time order (`valnest`, as label-next spreads them) or at random (`valrand`):
+    how many validation labels the operating point needs when the head has every training label."""
+    val, train = sim.full.splits["val"], sim.full.splits["train"]
+    orders = {"valnest": np.sort(val)[time_order(len(val), seed)], "valrand": np.random.default_rng([seed, 3]).permutation(val)}
+    for name, order in orders.items():
+        for count in counts:
+            known = np.r_[train, order[:count]]
+            if not sim.trainable(known):
+                print(f"{sim.cfg.name:>16} seed {seed} {name:>7} {count:>4} labels: a validation block lacks a class", flush=True)
+                continue
+            fn, fp, _ = fit(sim, known, ref)
+            print(f"{sim.cfg.name:>16} seed {seed} {name:>7} {count:>4} labels: fixed input FN {fn:.3f} FP {fp:.3f}", flush=True)
+
+
+def grid(sim: Sim, seeds, train_counts: list[int], val_counts: list[int], ref, target: float, ref_fn: float) -> None:
+    """`--grid`: random training frames (the seed's permutation of the training block) times
+    validation frames in the seed's nested time order, every pair of counts: which split of a label
+    budget between the two reaches the every-label FN soonest, with the input fixed."""
+    val, train = sim.full.splits["val"], sim.full.splits["train"]
+    res: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for seed in seeds:
+        t_order = np.random.default_rng([seed, 4]).permutation(train)
+        v_order = np.sort(val)[time_order(len(val), seed)]
+        for kt in train_counts:
+            for kv in val_counts:
+                known = np.r_[t_order[:kt], v_order[:kv]]
+                if not sim.trainable(known):
+                    continue
+                fn, fp, _ = fit(sim, known, ref)
+                res.setdefault((kt, kv), []).append((fn, fp))
+                print(f"{sim.cfg.name:>16} seed {seed} grid {kt} train + {kv} val: fixed input FN {fn:.3f} FP {fp:.3f}", flush=True)
+    grid_table(sim.cfg.name, res, len(seeds), train_counts, val_counts, ref_fn, target)
+
+
+GRID = re.compile(r"\s*(\S+) seed (\d+) grid (\d+) train \+ (\d+) val: fixed input FN ([\d.]+) FP ([\d.]+)")
+
+
+def grid_table(q: str, res: dict, n_seeds: int, train_counts: list[int], val_counts: list[int], ref_fn: float, target: float) -> None:
+    print(f"\n{q}: mean fixed-input test FN / FP, training labels (rows) x validation labels (columns); "
+          f"* at the bar ({ref_fn + FN_TOL:.3f} FN, {target + FP_SLACK:.2f} FP); seeds in brackets where fewer could train")
+    print("| train \\ val | " + " | ".join(map(str, val_counts)) + " |")
+    for kt in train_counts:
+        cells = []
+        for kv in val_counts:
+            c = res.get((kt, kv), [])
+            if not c:
+                cells.append("-")
+                continue
+            fn, fp = np.mean(c, axis=0)
+            ok = bool(fn <= ref_fn + FN_TOL + 1e-9 and fp <= target + FP_SLACK + 1e-9)
+            cells.append(f"{'*' * ok}{fn:.3f} / {fp:.3f}" + (f" ({len(c)})" if len(c) < n_seeds else ""))
+        print(f"| {kt} | " + " | ".join(cells) + " |", flush=True)
+
+
 def reached(curve: list[tuple[float, float, float]], ref_fn: float, target: float) -> float | None:
     """The first mean label count from which on the mean FN stays within FN_TOL of the every-label one (FP within slack)."""
     ok = [fn <= ref_fn + FN_TOL + 1e-9 and fp <= target + FP_SLACK + 1e-9 for _, fn, fp in curve]
@@ -174,10 +234,13 @@ def from_logs(logs: list[str], bench: list[str], plot: str | None = None) -> Non
 
     cells: dict[str, dict[str, dict[int, list[tuple[int, float, float]]]]] = {}  # query -> order -> seed -> [(labels, fn, fp)]
     refs: dict[str, float] = {}
+    grids: dict[str, dict[tuple[int, int], dict[int, tuple[float, float]]]] = {}  # query -> (train, val) -> seed -> (fn, fp)
     for log in logs:
         for line in Path(log).read_text().splitlines():
             if m := EVERY.match(line):
                 refs[m[1]] = float(m[2])
+            elif m := GRID.match(line):
+                grids.setdefault(m[1], {}).setdefault((int(m[3]), int(m[4])), {})[int(m[2])] = (float(m[5]), float(m[6]))
             elif m := LINE.match(line):
                 cells.setdefault(m[1], {}).setdefault(m[3], {}).setdefault(int(m[2]), []).append((int(m[4]), float(m[5]), float(m[6])))
     nexts: dict[str, dict[tuple[int, int], float]] = {}  # label-next's fixed-input FN by (seed, labels), the first line of each
@@ -187,18 +250,35 @@ def from_logs(logs: list[str], bench: list[str], plot: str | None = None) -> Non
                 nexts.setdefault(m[1], {}).setdefault((int(m[2]), int(m[4])), float(m[5]))
     cfgs = {c.name: c for c in map(load_config, queries())}
     targets = {q: c.search.operating_point.target for q, c in cfgs.items()}
-    for q, orders in cells.items():  # printed to 3 decimals: back to their exact fractions of the test block, as the bench does
+    for q in {*cells, *grids}:  # printed to 3 decimals: back to their exact fractions of the test block, as the bench does
         y = prepare(cfgs[q], need_trainable=False)
         t = y.y[y.splits["test"]]
         pos, neg = int(t.sum()), int((t == 0).sum())
-        for by_seed in orders.values():
+        for by_seed in cells.get(q, {}).values():
             for seed, rows in by_seed.items():
                 by_seed[seed] = [(n, round(fn * pos) / pos, round(fp * neg) / neg) for n, fn, fp in rows]
         refs[q] = round(refs[q] * pos) / pos
+        for by_seed in grids.get(q, {}).values():
+            for seed, (fn, fp) in by_seed.items():
+                by_seed[seed] = (round(fn * pos) / pos, round(fp * neg) / neg)
         for key, fn in nexts.get(q, {}).items():
             nexts[q][key] = round(fn * pos) / pos
+    for q, cells_by in grids.items():  # --grid logs
+        seeds = {seed for by_seed in cells_by.values() for seed in by_seed}
+        grid_table(q, {k: list(v.values()) for k, v in cells_by.items()}, len(seeds), sorted({k[0] for k in cells_by}),
+                   sorted({k[1] for k in cells_by}), refs[q], targets[q])
     curves: dict[str, dict[str, list[tuple]]] = {}
     for q, orders in cells.items():
+        if any(o.startswith("val") for o in orders):  # --val-needs: by validation label count (a count can lack a class)
+            print(f"\n{q}: every training frame labelled; mean fixed-input test FN / FP by validation labels (every label {refs[q]:.3f}; "
+                  f"bar {refs[q] + FN_TOL:.3f} FN, {targets[q] + FP_SLACK:.2f} FP; seeds in brackets where fewer could train)")
+            for o, by_seed in orders.items():
+                rows = [r for seed_rows in by_seed.values() for r in seed_rows]
+                ks = sorted({r[0] for r in rows})
+                cells = [(k, [r for r in rows if r[0] == k]) for k in ks]
+                print(f"| {o} | " + " | ".join(f"{k}: {np.mean([r[1] for r in c]):.3f} / {np.mean([r[2] for r in c]):.3f}"
+                                               + (f" ({len(c)})" if len(c) < len(by_seed) else "") for k, c in cells) + " |")
+            continue
         seeds = sorted(set.intersection(*(set(v) for o, v in orders.items() if o in ("random", "even", "margin", "oracle"))))
         print(f"\n{q}: mean fixed-input test FN / FP over {len(seeds)} seeds (every label {refs[q]:.3f}; bar {refs[q] + FN_TOL:.3f} FN, "
               f"{targets[q] + FP_SLACK:.2f} FP)")
@@ -264,12 +344,15 @@ def main() -> None:
             plot, args = args[i + 1], args[:i] + args[i + 2:]
         cut = args.index("--bench") if "--bench" in args else len(args)
         return from_logs(args[:cut], args[cut + 1:], plot)
-    names, seeds, counts = sys.argv[1].split(","), range(*map(int, sys.argv[2].split(":"))), [int(c) for c in sys.argv[3].split(",")]
-    orders = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ORDERS  # random's draws and every start are the same whichever run
+    names, seeds = sys.argv[1].split(","), range(*map(int, sys.argv[2].split(":")))
+    counts = [int(c) for c in sys.argv[3].split(",")] if "/" not in sys.argv[3] else []
+    val_all = "--val-all" in sys.argv  # the validation block labelled from the start: orders pick training frames only
+    args = [a for a in sys.argv if a not in ("--val-all", "--val-needs", "--grid")]
+    orders = tuple(args[4].split(",")) if len(args) > 4 else ORDERS  # random's draws and every start are the same whichever run
     with tempfile.TemporaryDirectory() as tmp:
         for path in [p for p in queries() if p.stem in names]:
             t = time.perf_counter()
-            sim = Sim(path, 16, Path(tmp))
+            sim = Sim(path, 16, Path(tmp), val_all)
             sim.cfg.search.seed = 0
             every = sim.search(sim.data(sim.pickable))[1]
             ref = sim.pick
@@ -278,6 +361,14 @@ def main() -> None:
             target = sim.cfg.search.operating_point.target
             print(f"{sim.cfg.name:>16} every label ({every['labels']}): test FN {every['test_fn']:.3f} FP {every['test_fp']:.3f}; "
                   f"its pick trial {ref.number}, {ref.input.layer} {ref.head}; refit FN {ref_fn:.3f}", flush=True)
+            if "--grid" in sys.argv:  # COUNTS is then TRAIN/VAL, e.g. 12,16,24/6,9,12
+                tc, vc = sys.argv[3].split("/")
+                grid(sim, list(seeds), [int(c) for c in tc.split(",")], [int(c) for c in vc.split(",")], ref, target, ref_fn)
+                continue
+            if "--val-needs" in sys.argv:
+                for seed in seeds:
+                    val_needs(sim, seed, counts, ref)
+                continue
             runs = [run(sim, s, counts, ref, oracle_margin, orders) for s in seeds]
             means = {o: [tuple(np.mean([r[o][k][j] for r in runs]) for j in range(3)) for k in range(len(counts))] for o in orders}
             print(f"\n{sim.cfg.name}: mean fixed-input test FN / FP over {len(runs)} seeds (bar {ref_fn + FN_TOL:.3f} FN, {target + FP_SLACK:.2f} FP)")
