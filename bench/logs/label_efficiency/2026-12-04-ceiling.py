@@ -7,14 +7,14 @@
 With `--val-all` the validation block is labelled from the start (the bench's `--val all`): the
 orders pick training frames only, and counts are training labels. With `--val-needs` every
 training frame is labelled and counts are validation labels (`val_needs`); `--grid` crosses random
-training frames with nested validation frames (`grid`). QUERY is a file stem of bench/query_suite.py's queries (`car` is the bundled query), seeds FIRST
-to LAST - 1. `--from-log` merges runs' printed lines (seeds split over runs, say): the mean
+training frames with nested validation frames (`grid`). QUERY is a file stem of
+bench/query_suite.py's queries (`car` is the bundled query), seeds FIRST to LAST - 1. `--from-log` merges runs' printed lines (seeds split over runs, say): the mean
 curves, labels to reach, and cell-by-cell Wilcoxon tests of margin against the other orders and,
 from the bench's logs given after `--bench`, against label-next's frames judged the same way
 (the bench prints "fixed input FN" on each line, with the same every-label pick).
 
 With the every-label search's pick fixed (input, head, hyper-parameters, seed: the bench's "fixed
-input" judge), only the head and its threshold are trained on each labelled set. Four orders:
+input" judge), only the head and its threshold are trained on each labelled set. Six orders:
 
 - **random**: the bench's random frames from their own 12-frame start (the same draws: its lines
   reproduce the bench's fixed-input numbers for that seed);
@@ -34,9 +34,10 @@ input" judge), only the head and its threshold are trained on each labelled set.
 - **oracle**: the same as margin, with the margins of the head trained on every label: the frames that
   really are hard for this input, known in advance. No proposal rule can know them better.
 
-If even the oracle needs more than a third of random frames' labels to reach the every-label test
-FN (within 0.02, mean test FP within the target + 0.03), no labelling order can meet the goal with
-this head and operating point; the search's own choice of input on few labels only adds noise.
+If none of them, knowing the right input and (the oracle) the hard frames, reaches the every-label
+test FN (within 0.02, mean test FP within the target + 0.03) with a third of random frames' labels,
+a proposal rule that knows less is unlikely to; the search's own choice of input on few labels
+only adds noise. Not a proof: an order chosen with hindsight could do better than any rule here.
 """
 
 from __future__ import annotations
@@ -108,7 +109,8 @@ def batch(sim: Sim, known: np.ndarray, more: int, margin: np.ndarray, val_order:
     threshold (with `train_order`, half of it: the rest are the next frames of that order)."""
     f_train, f_val = sim.cfg.split.fractions[:2]
     n_val = int(round(more * f_val / (f_train + f_val)))
-    val = [r for r in val_order if r not in set(known)][:n_val]
+    labelled = set(known.tolist())
+    val = [r for r in val_order if r not in labelled][:n_val]
     train = set(sim.full.splits["train"].tolist())
     n_margin = more - len(val) if train_order is None else (more - len(val) + 1) // 2
     picks: list[int] = []
@@ -116,10 +118,11 @@ def batch(sim: Sim, known: np.ndarray, more: int, margin: np.ndarray, val_order:
         row = int(sim.pickable[i])
         if len(picks) == n_margin:
             break
-        if row in train and row not in known and all(abs(row - p) >= LABEL_MIN_GAP for p in picks):
+        if row in train and row not in labelled and all(abs(row - p) >= LABEL_MIN_GAP for p in picks):
             picks.append(row)
     if train_order is not None:
-        picks += [int(r) for r in train_order if r not in set(known) and r not in set(picks)][:more - len(val) - len(picks)]
+        taken = labelled | set(picks)
+        picks += [int(r) for r in train_order if r not in taken][:more - len(val) - len(picks)]
     return np.union1d(known, [*val, *picks]).astype(int)
 
 
