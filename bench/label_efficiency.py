@@ -499,11 +499,7 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
     results = {q: {m: mean_curve(runs[m]) for m in methods} for q, runs in per_query.items()}
     refs = {q: {k: float(np.mean([f[k] for f in fulls[q]])) for k in ("test_fn", "test_fp", "labels")} for q in results}
 
-    cols = min(len(results), 3)
-    rows = -(-len(results) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), sharey=True, squeeze=False)
-    for ax in axes.flat[len(results):]:
-        ax.set_visible(False)
+    fig, axes = panels(len(results))
     for ax, (q, curves) in zip(axes.flat, results.items(), strict=False):
         for m, curve in curves.items():
             ax.plot([r["labels"] for r in curve], [r["test_fn"] for r in curve], "o-", label=m, lw=2.5 if m == "proposals" else 1.2)
@@ -561,6 +557,16 @@ def report(per_query: dict, fulls: dict, targets: dict, args: argparse.Namespace
         title = ("## Label efficiency: label-next vs random vs evenly spaced" if args.val == "share"
                  else "## Label efficiency of the training picks alone (validation labelled)")
         write_section(ROOT / args.write, title, command, lines, extra)
+
+
+def panels(n: int):
+    """A figure of n panels sharing a y axis, three to a row (the spare ones hidden), and its axes."""
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, axes
 
 
 def _per_count(results: dict, counts: list[int], title: str, cell) -> list[str]:

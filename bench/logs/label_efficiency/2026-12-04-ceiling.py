@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from label_efficiency import FN_TOL, FP_SLACK, Sim  # noqa: E402
+from label_efficiency import FN_TOL, FP_SLACK, Sim, panels  # noqa: E402
 from query_suite import queries  # noqa: E402
 
 from autocrop.config import load_config  # noqa: E402
@@ -311,16 +311,7 @@ def from_logs(logs: list[str], bench: list[str], plot: str | None = None) -> Non
 
 
 def draw(curves: dict, refs: dict, path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = min(len(curves), 3)
-    rows = -(-len(curves) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.8 * rows), sharey=True, squeeze=False)
-    for ax in axes.flat[len(curves):]:
-        ax.set_visible(False)
+    fig, axes = panels(len(curves))
     for ax, (q, by) in zip(axes.flat, curves.items(), strict=False):
         for o, curve in by.items():
             ax.plot([c[0] for c in curve], [c[1] for c in curve], "o-", ms=3, label=o, lw=2.2 if o == "margin" else 1.1)
