@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
 from label_efficiency import FN_TOL, FP_SLACK, Sim, panels  # noqa: E402
+from label_efficiency import reached as bench_reached  # noqa: E402
 from query_suite import queries  # noqa: E402
 
 from autocrop.config import load_config  # noqa: E402
@@ -67,15 +68,25 @@ from autocrop.timegrid import time_order  # noqa: E402
 ORDERS = ("random", "even", "margin", "region", "mix", "oracle")
 
 
+def margins(sim: Sim, out) -> np.ndarray:
+    """A trained outcome's distance from its threshold on every pickable row, in its validation scores' SD
+    (as label-next's votes measure it, `proposals.head_votes`)."""
+    with torch.no_grad():
+        s = out.head(torch.from_numpy(out.record.input.gather_windows(sim.full.store, sim.pickable))[None])[0].numpy()
+    spread = float(np.std(out.val_scores)) if out.val_scores is not None and len(out.val_scores) > 1 else 1.0
+    return np.abs(s - out.record.metrics["threshold"]) / (spread or 1.0)
+
+
+def nested(rows: np.ndarray, seed: int) -> np.ndarray:
+    """`rows` in the order the seed's nested time order visits them (`timegrid.time_order`)."""
+    return np.sort(rows)[time_order(len(rows), seed)]
+
+
 def fit(sim: Sim, known: np.ndarray, ref):
     """The fixed input's head trained on `known`: its test FN, FP and its margins on every pickable row."""
     data = sim.data(known)
     out = Evaluator(data, data.cfg).retrain_all([ref])[0]
-    m = out.record.metrics
-    with torch.no_grad():
-        s = out.head(torch.from_numpy(ref.input.gather_windows(sim.full.store, sim.pickable))[None])[0].numpy()
-    spread = float(np.std(out.val_scores)) if out.val_scores is not None and len(out.val_scores) > 1 else 1.0
-    return m["test_fn"], m["test_fp"], np.abs(s - m["threshold"]) / (spread or 1.0)
+    return out.record.metrics["test_fn"], out.record.metrics["test_fp"], margins(sim, out)
 
 
 def region_margin(sim: Sim, known: np.ndarray) -> np.ndarray:
@@ -96,11 +107,7 @@ def region_margin(sim: Sim, known: np.ndarray) -> np.ndarray:
     outs = ev.run([ev.job(spec, k) for k, spec in enumerate(sim.roi_specs)], keep=True)
     op = data.cfg.search.operating_point
     best = best_of([o.record for o in outs], op.target, op.rule)
-    out = next(o for o in outs if o.record is best)
-    with torch.no_grad():
-        s = out.head(torch.from_numpy(best.input.gather_windows(sim.full.store, sim.pickable))[None])[0].numpy()
-    spread = float(np.std(out.val_scores)) if out.val_scores is not None and len(out.val_scores) > 1 else 1.0
-    return np.abs(s - best.metrics["threshold"]) / (spread or 1.0)
+    return margins(sim, next(o for o in outs if o.record is best))
 
 
 def batch(sim: Sim, known: np.ndarray, more: int, margin: np.ndarray, val_order: np.ndarray,
@@ -135,8 +142,8 @@ def run(sim: Sim, seed: int, counts: list[int], ref, oracle_margin: np.ndarray,
     starts["even"] = sim.until_trainable(sim.nested(counts[0], seed), rng)
     starts["margin"] = starts["region"] = starts["mix"] = starts["oracle"] = starts["even"]
     val, train = sim.full.splits["val"], sim.full.splits["train"]
-    val_order = np.sort(val)[time_order(len(val), seed)] if len(np.intersect1d(val, sim.pickable)) else np.zeros(0, int)
-    train_order = np.sort(train)[time_order(len(train), seed + 1000)]  # a stream of its own
+    val_order = nested(val, seed) if len(np.intersect1d(val, sim.pickable)) else np.zeros(0, int)
+    train_order = nested(train, seed + 1000)  # a stream of its own
     known = dict(starts)
     out: dict[str, list[tuple[int, float, float]]] = {o: [] for o in orders}
     for i, count in enumerate(counts):
@@ -167,7 +174,7 @@ def val_needs(sim: Sim, seed: int, counts: list[int], ref) -> None:
     seed's nested time order (`valnest`, as label-next spreads them) or at random (`valrand`):
     how many validation labels the operating point needs when the head has every training label."""
     val, train = sim.full.splits["val"], sim.full.splits["train"]
-    orders = {"valnest": np.sort(val)[time_order(len(val), seed)], "valrand": np.random.default_rng([seed, 3]).permutation(val)}
+    orders = {"valnest": nested(val, seed), "valrand": np.random.default_rng([seed, 3]).permutation(val)}
     for name, order in orders.items():
         for count in counts:
             known = np.r_[train, order[:count]]
@@ -186,7 +193,7 @@ def grid(sim: Sim, seeds, train_counts: list[int], val_counts: list[int], ref, t
     res: dict[tuple[int, int], list[tuple[float, float]]] = {}
     for seed in seeds:
         t_order = np.random.default_rng([seed, 4]).permutation(train)
-        v_order = np.sort(val)[time_order(len(val), seed)]
+        v_order = nested(val, seed)
         for kt in train_counts:
             for kv in val_counts:
                 known = np.r_[t_order[:kt], v_order[:kv]]
@@ -218,13 +225,9 @@ def grid_table(q: str, res: dict, n_seeds: int, train_counts: list[int], val_cou
         print(f"| {kt} | " + " | ".join(cells) + " |", flush=True)
 
 
-def reached(curve: list[tuple[float, float, float]], ref_fn: float, target: float) -> float | None:
-    """The first mean label count from which on the mean FN stays within FN_TOL of the every-label one (FP within slack)."""
-    ok = [fn <= ref_fn + FN_TOL + 1e-9 and fp <= target + FP_SLACK + 1e-9 for _, fn, fp in curve]
-    for i in range(len(curve)):
-        if all(ok[i:]):
-            return curve[i][0]
-    return None
+def reached(curve: list[tuple[float, float, float]], ref_fn: float, target: float) -> int | None:
+    """The bench's "labels to reach" (`label_efficiency.reached`, fixed-input judge) of a (labels, FN, FP) curve."""
+    return bench_reached([{"labels": n, "fixed_fn": fn, "fixed_fp": fp} for n, fn, fp in curve], {"test_fn": ref_fn}, target, "fixed")
 
 
 LINE = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\d+) labels: .*fixed input FN ([\d.]+) FP ([\d.]+)")
@@ -278,9 +281,9 @@ def from_logs(logs: list[str], bench: list[str], plot: str | None = None) -> Non
             for o, by_seed in orders.items():
                 rows = [r for seed_rows in by_seed.values() for r in seed_rows]
                 ks = sorted({r[0] for r in rows})
-                cells = [(k, [r for r in rows if r[0] == k]) for k in ks]
+                by_count = [(k, [r for r in rows if r[0] == k]) for k in ks]
                 print(f"| {o} | " + " | ".join(f"{k}: {np.mean([r[1] for r in c]):.3f} / {np.mean([r[2] for r in c]):.3f}"
-                                               + (f" ({len(c)})" if len(c) < len(by_seed) else "") for k, c in cells) + " |")
+                                               + (f" ({len(c)})" if len(c) < len(by_seed) else "") for k, c in by_count) + " |")
             continue
         seeds = sorted(set.intersection(*(set(v) for o, v in orders.items() if o in ("random", "even", "margin", "oracle"))))
         print(f"\n{q}: mean fixed-input test FN / FP over {len(seeds)} seeds (every label {refs[q]:.3f}; bar {refs[q] + FN_TOL:.3f} FN, "
@@ -304,8 +307,6 @@ def from_logs(logs: list[str], bench: list[str], plot: str | None = None) -> Non
                 p = wilcoxon(x[~same], y[~same]).pvalue if (~same).sum() else 1.0
                 print(f"- {mine} - {o}{' (the bench lines at the same seed and label count)' * (o == 'label-next')}: {np.mean(x - y):+.3f} test FN, "
                       f"lower {int((x < y).sum())} / equal {int(same.sum())} / higher {int((x > y).sum())} of {len(x)} cells, p = {p:.2g}")
-
-
     if plot:
         draw(curves, refs, plot)
 
