@@ -179,7 +179,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     cfg, space, data, layers = _space_and_data(args)
     sampler = args.sampler or cfg.search.sampler or space.sampler
     check_sampler(sampler, "--sampler")  # the one-line error before any work
-    print(f"{cfg.name}: {data.describe()}")
+    from autocrop.crossfit import folds
+
+    cross = folds(data, cfg)  # crossfit=on that the labels cannot serve: the one-line error before any work too
+    print(f"{cfg.name}: {data.describe()}" + f"; cross-fitted over {len(cross)} time cycles (few labels)" * (cross is not None))
     study_name = args.study or cfg.study_name
     existing = peek(cfg, study_name)
     if existing is not None:  # refuse a resume with other inputs before extracting anything

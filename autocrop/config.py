@@ -91,6 +91,12 @@ class OperatingPoint(_Strict):
     target: float = Field(0.05, ge=0, le=1)  # the FN (max_fn) or FP (max_fp) rate to stay under
     per_block: bool = True  # the target must hold in each validation time block (robust on test), not only overall
     reserve: int = Field(1, ge=0)  # error frames per block kept in reserve below the target (a margin from the counts)
+    crossfit: Literal["auto", "on", "off"] = "auto"  # every label trains and thresholds, fold by time cycle (autocrop.crossfit); auto: on few labels
+
+    @field_validator("crossfit", mode="before")
+    @classmethod
+    def _yaml_switch(cls, v: Any) -> Any:
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v  # YAML reads a bare on/off as a boolean
 
 
 class Smoothing(_Strict):

@@ -33,6 +33,8 @@ LASSO_MAX_ROWS = 1500  # training frames the path is fitted on (evenly spaced ru
 # comparisons of rates read from records (val FP <= target and the like)
 RATE_TOL = 1e-9
 
+CROSSFIT_BELOW = 256  # `crossfit: auto` cross-fits while train and val hold fewer labels than this together (measured to 128: BENCHMARKS.md)
+
 # label-next: proposing the next frames to label
 LABEL_MIN_DISTANCE = 0.2  # no two proposed frames closer than this, in units of the footage's median distance between two of its frames
 LABEL_MIN_GAP = 3  # ... nor fewer than this many frames apart in time

@@ -16,6 +16,7 @@ import numpy as np
 
 from autocrop.config import Config
 from autocrop.crops import FULL_FRAME
+from autocrop.crossfit import cross_ys, fit_folds, folds
 from autocrop.dataset import QueryData
 from autocrop.defaults import BASELINE_L2, LEARNING_RATE, STACK_BYTES
 from autocrop.heads import BatchedHead, get_head, head_madds
@@ -45,7 +46,8 @@ class Job:
 
 @dataclass
 class Outcome:
-    """A job's record; with `keep`, also its trained head (alone, K=1) and validation scores."""
+    """A job's record; with `keep`, also its trained head (alone, K=1) and validation scores (cross-fitted:
+    the out-of-fold scores of every training and validation label, in `Evaluator.val_y`'s order)."""
 
     record: TrialRecord
     head: BatchedHead | None = None
@@ -69,6 +71,12 @@ class Evaluator:
         pool = data.pool["val"] if data.pool is not None and op.rule != "balanced" else np.array([], int)
         self.unlabelled_val = pool
         self.unlabelled_blocks = block_of(pool, len(data.ids), cfg.split.blocks) if op.per_block and data.blocks else None
+        self.folds = folds(data, cfg)  # few labels: cross-fit over the time cycles instead of holding validation out
+        self.val_y = self.ys["val"]  # the labels of an outcome's `val_scores`
+        if self.folds is not None:
+            self.cross_ys, cycles, unl_cycles = cross_ys(self.folds, data)
+            self.cross_blocks = (cycles, unl_cycles) if op.per_block else (None, None)
+            self.val_y = self.cross_ys["val"]
 
     def input_spec(self, spec: TrialSpec) -> InputSpec:
         """The cells a sampled spec reads on its layer(s), and its temporal window."""
@@ -107,36 +115,48 @@ class Evaluator:
         search = self.cfg.search
         op, smoothing = search.operating_point, (search.smoothing.k, search.smoothing.n)
         n_train = len(self.data.splits["train"])
-        val_blocks = self.data.blocks["val"] if op.per_block and self.data.blocks else None
         widths = {i: int(np.prod(shapes[i])) for i in range(len(jobs))}
         rows = sum(len(r) for r in self.data.splits.values()) + len(self.unlabelled_val)  # a run holds every split's inputs
         for idx in (chunk for g in groups.values() for chunk in _chunks(g, widths, rows)):
-            # inputs are gathered per run, so memory holds one run's inputs, not the whole batch's
-            inputs = {inp: self.inputs(inp) for inp in dict.fromkeys(jobs[i].input for i in idx)}  # e.g. baselines share one
-            cands = [Candidate(jobs[i].head, jobs[i].hparams, jobs[i].seed, inputs[jobs[i].input], shapes[i]) for i in idx]
-            del inputs  # the candidates hold the only references: fit_heads drops them once stacked
-            head, scores, steps = fit_heads(cands, self.ys, max_steps=search.max_steps, patience=search.patience, lr=LEARNING_RATE,
-                                            release_inputs=True)
-            del cands
+            if self.folds is not None:
+                hparams, scores, heads, steps = fit_folds(self.folds, self.data, [jobs[i] for i in idx], [shapes[i] for i in idx],
+                                                          self._fit, keep)
+                ys, (val_blocks, unl_blocks) = self.cross_ys, self.cross_blocks
+            else:
+                # inputs are gathered per run, so memory holds one run's inputs, not the whole batch's
+                inputs = {inp: self.inputs(inp) for inp in dict.fromkeys(jobs[i].input for i in idx)}  # e.g. baselines share one
+                cands = [Candidate(jobs[i].head, jobs[i].hparams, jobs[i].seed, inputs[jobs[i].input], shapes[i]) for i in idx]
+                del inputs  # the candidates hold the only references: fit_heads drops them once stacked
+                head, stacked, steps = self._fit(cands, self.ys)
+                del cands
+                hparams = head.hparams
+                scores = [{s: v[k] for s, v in stacked.items()} for k in range(len(idx))]
+                heads = [head.single(k) if keep else None for k in range(len(idx))]
+                ys, unl_blocks = self.ys, self.unlabelled_blocks
+                val_blocks = self.data.blocks["val"] if op.per_block and self.data.blocks else None
             for k, i in enumerate(idx):
                 job, shape = jobs[i], shapes[i]
+                metrics = evaluate(scores[k], ys, op.rule, op.target, smoothing, val_blocks, op.reserve, unl_blocks)
                 rec = TrialRecord(
                     number=job.number,
                     input=job.input,
                     crop=job.crop,
                     head=job.head,
-                    hparams={**head.hparams[k]},
+                    hparams={**hparams[k]},
                     input_shape=tuple(shape),
-                    cost_madds=head_madds(job.head, shape, head.hparams[k], n_train),
-                    metrics=evaluate({s: v[k] for s, v in scores.items()}, self.ys, op.rule, op.target, smoothing, val_blocks, op.reserve,
-                                     self.unlabelled_blocks),
+                    cost_madds=head_madds(job.head, shape, hparams[k], n_train),
+                    metrics=metrics | {"crossfit_folds": float(len(self.folds or ()))},
                     gather_elements=int(np.prod(shape)),
                     backbone_madds=max(self.data.backbone.prefix_madds()[lay] for lay in job.input.layers),
                     steps=steps,
                     baseline=job.number < 0,
                 )
-                out[i] = Outcome(rec, head.single(k), scores["val"][k]) if keep else Outcome(rec)
+                out[i] = Outcome(rec, heads[k], scores[k]["val"]) if keep else Outcome(rec)
         return out  # type: ignore[return-value]
+
+    def _fit(self, cands: list[Candidate], ys: dict[str, np.ndarray]):
+        search = self.cfg.search
+        return fit_heads(cands, ys, max_steps=search.max_steps, patience=search.patience, lr=LEARNING_RATE, release_inputs=True)
 
     def retrain(self, rec: TrialRecord) -> Outcome:
         """Train a stored record's head again: same input, same seed, so the same weights and metrics."""

@@ -156,7 +156,7 @@ def _heartbeat(study: optuna.Study, trials: list[optuna.Trial]) -> Iterator[None
 def _figures(outcome: Outcome, ev: Evaluator, data: QueryData) -> Any:
     if outcome.val_scores is None:
         return None
-    return lambda: trial_figures(outcome.record, outcome.val_scores, ev.ys["val"], data)
+    return lambda: trial_figures(outcome.record, outcome.val_scores, ev.val_y, data)
 
 
 def _summary(rec: TrialRecord | None) -> dict[str, float]:

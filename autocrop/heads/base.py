@@ -50,6 +50,7 @@ class BatchedHead(nn.Module):
     loss: ClassVar[str] = "logistic"  # logistic (BCE) or hinge
     spatial: ClassVar[bool] = False  # needs every stacked head to share one input shape
     trainable: ClassVar[bool] = True  # False: fitted in closed form by `fit_closed_form`
+    linear: ClassVar[bool] = False  # a score linear in the inputs (`weight`, `bias`): heads of it average into one
     defaults: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, shapes: Sequence[Shape], hparams: Sequence[dict[str, Any]], seeds: Sequence[int]):

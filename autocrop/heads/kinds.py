@@ -15,6 +15,8 @@ __all__ = ["LinearSVM", "Logistic", "MLP", "SpatialConv", "AttentionPool", "Temp
 
 
 class _Linear(BatchedHead):
+    linear = True
+
     def build(self, gens: list[torch.Generator]) -> None:
         self.weight = nn.Parameter(torch.zeros(self.k, self.width))
         self.bias = nn.Parameter(torch.zeros(self.k))

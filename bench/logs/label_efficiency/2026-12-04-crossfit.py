@@ -1,0 +1,197 @@
+"""Every label twice: cross-fitting instead of a held-out validation split, judged with the input fixed.
+
+    AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py QUERY[,QUERY] FIRST:LAST COUNTS [ORDER,ORDER]
+    .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py --from-log LOG [...]
+
+The ceiling run (`2026-12-04-ceiling.py --grid`) found that either half of a labelled set alone is
+cheap (13-48 training labels with validation labelled whole; 6-64 validation labels with training
+whole), yet together they cost far more, since a label trains the head or sets its threshold, not
+both. Cross-fitting lets every label do both: the labelled frames of the training and validation
+blocks are pooled and split into folds by the footage's time cycles (`split.blocks`: each cycle is
+train|val|test, so a fold is a contiguous stretch of time); the fixed input's head is trained on
+all folds but one and scores the one left out. The threshold comes from those out-of-fold scores
+by the product's own rule (`metrics.choose_threshold`: the target held in each fold as in each
+validation block, one frame in reserve, the fold's unlabelled frames counted by class probability).
+The test block is scored by the mean of the folds' heads (bagging), or by one head trained on every
+label (`refit`; its scores are on a different scale than the out-of-fold ones, so its threshold is
+only approximately right). As in the product, a fold head keeps its best weights on the fold it
+scores (the held-out split does the same with validation), so out-of-fold scores are that much
+optimistic.
+
+Orders: `random` (the ceiling script's random frames, the same draws) and `even` (its nested evenly
+spaced frames). Each labelled set is judged three ways, on the same frames: `holdout` (the product:
+train on the training block's labels, threshold on the validation block's), `bagged` and `refit`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+_spec = importlib.util.spec_from_file_location("ceiling", HERE / "2026-12-04-ceiling.py")
+ceiling = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ceiling)  # type: ignore[union-attr]
+
+from label_efficiency import FN_TOL, FP_SLACK, Sim  # noqa: E402  (on the path through the ceiling script)
+from query_suite import queries  # noqa: E402
+
+from autocrop.evaluation import Evaluator  # noqa: E402
+from autocrop.labels import block_of  # noqa: E402
+from autocrop.metrics import choose_threshold, rates  # noqa: E402
+
+WAYS = ("holdout", "bagged", "refit")
+
+
+def scores_of(head, ref, sim: Sim, rows: np.ndarray) -> np.ndarray:
+    if not len(rows):
+        return np.zeros(0)
+    with torch.no_grad():
+        return head(torch.from_numpy(ref.input.gather_windows(sim.full.store, rows))[None])[0].numpy()
+
+
+def crossfit(sim: Sim, known: np.ndarray, ref) -> dict[str, tuple[float, float]] | None:
+    """(test FN, FP) of the bagged and the refit head, thresholded on out-of-fold scores; None when
+    a fold's complement lacks a class (it cannot train)."""
+    full, op = sim.full, sim.cfg.search.operating_point
+    n = len(full.ids)
+    cyc = block_of(sim.pickable, n, sim.cfg.split.blocks)
+    test = full.splits["test"]
+    labelled = np.isin(sim.pickable, known)
+    oof, oof_y, oof_b, unl, unl_b, test_scores = [], [], [], [], [], []
+    data = sim.data(known)
+    for k in np.unique(cyc):
+        tr = sim.pickable[labelled & (cyc != k)]
+        va = sim.pickable[labelled & (cyc == k)]
+        if len(np.unique(full.y[tr])) < 2 or not len(va):
+            return None
+        splits = {"train": tr, "val": va, "test": test}
+        fold = replace(data, splits=splits, blocks={s: block_of(r, n, sim.cfg.split.blocks) for s, r in splits.items()},
+                       pool={s: np.zeros(0, int) for s in splits})
+        out = Evaluator(fold, fold.cfg).retrain_all([ref])[0]
+        oof.append(out.val_scores)
+        oof_y.append(full.y[va])
+        oof_b.append(np.full(len(va), k))
+        rest = sim.pickable[~labelled & (cyc == k)]
+        unl.append(scores_of(out.head, ref, sim, rest))
+        unl_b.append(np.full(len(rest), k))
+        test_scores.append(scores_of(out.head, ref, sim, test))
+    s, y, b = np.concatenate(oof), np.concatenate(oof_y), np.concatenate(oof_b)
+    u, ub = np.concatenate(unl), np.concatenate(unl_b)
+    thr = choose_threshold(s, y, op.rule, op.target, b if op.per_block else None, op.reserve, u if len(u) else None,
+                           ub if op.per_block else None)
+    yt = full.y[test]
+    fp_b, fn_b = rates(yt, (np.mean(test_scores, axis=0) >= thr).astype(int))
+    all_ = replace(data, splits={"train": sim.pickable[labelled], "val": sim.pickable[labelled], "test": test},
+                   pool={s: np.zeros(0, int) for s in ("train", "val", "test")})
+    all_ = replace(all_, blocks={s: block_of(r, n, sim.cfg.split.blocks) for s, r in all_.splits.items()})
+    head = Evaluator(all_, all_.cfg).retrain_all([ref])[0].head
+    fp_r, fn_r = rates(yt, (scores_of(head, ref, sim, test) >= thr).astype(int))
+    return {"bagged": (fn_b, fp_b), "refit": (fn_r, fp_r)}
+
+
+def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...]) -> None:
+    rng = np.random.default_rng(seed)
+    sim.cfg.search.seed = seed
+    starts = {"random": sim.until_trainable(rng.choice(sim.pickable, counts[0], replace=False), rng)}
+    starts["even"] = sim.until_trainable(sim.nested(counts[0], seed), rng)
+    known = dict(starts)
+    for i, count in enumerate(counts):
+        for o in orders:
+            if o == "even" and i > 0:
+                known[o] = sim.nested(count, seed)
+                if not sim.trainable(known[o]):
+                    known[o] = np.union1d(known[o], starts[o])
+            res = {"holdout": ceiling.fit(sim, known[o], ref)[:2]}
+            res |= crossfit(sim, known[o], ref) or {}
+            for way, (fn, fp) in res.items():
+                print(f"{sim.cfg.name:>16} seed {seed} {o:>7} {way:>7} {len(known[o]):>4} labels: fixed input FN {fn:.3f} FP {fp:.3f}", flush=True)
+            if o == "random" and i + 1 < len(counts) and counts[i + 1] > len(known[o]):
+                more = counts[i + 1] - len(known[o])
+                known[o] = np.union1d(known[o], rng.choice(np.setdiff1d(sim.pickable, known[o]), more, replace=False))
+
+
+LINE = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\w+)\s+(\d+) labels: fixed input FN ([\d.]+) FP ([\d.]+)")
+
+
+EVERY = re.compile(r"\s*(\S+) every label \(\d+\): .*?refit FN ([\d.]+); target ([\d.]+)")
+
+
+def from_logs(logs: list[str]) -> None:
+    """Mean curves by count (the i-th count of a seed's run), and paired tests against holdout.
+    `crossfit` is what a product would do: bagged where every fold could train, else holdout."""
+    from scipy.stats import wilcoxon
+
+    cells: dict = {}  # query -> order -> seed -> [{way: (labels, fn, fp)}], one dict per count
+    refs: dict[str, tuple[float, float]] = {}
+    for log in logs:
+        for line in Path(log).read_text().splitlines():
+            if m := EVERY.match(line):
+                refs[m[1]] = (float(m[2]), float(m[3]))
+            elif m := LINE.match(line):
+                runs = cells.setdefault(m[1], {}).setdefault(m[3], {}).setdefault(int(m[2]), [])
+                if m[4] == "holdout":
+                    runs.append({})
+                runs[-1][m[4]] = (int(m[5]), float(m[6]), float(m[7]))
+    for q, by in cells.items():
+        ref_fn, target = refs[q]
+        print(f"\n{q}: mean fixed-input test FN / FP (every label, held out: {ref_fn:.3f}; bar {ref_fn + FN_TOL:.3f} FN, {target + FP_SLACK:.2f} FP)")
+        for o, by_seed in sorted(by.items()):
+            for runs in by_seed.values():
+                for c in runs:
+                    c["crossfit"] = c.get("bagged", c["holdout"])
+            seeds = sorted(by_seed)
+            n = min(len(v) for v in by_seed.values())
+            for way in ("holdout", "crossfit", "refit"):
+                if any(way not in by_seed[s][k] for s in seeds for k in range(n)):
+                    way_cells = {(s, k): by_seed[s][k].get(way, by_seed[s][k]["holdout"]) for s in seeds for k in range(n)}
+                else:
+                    way_cells = {(s, k): by_seed[s][k][way] for s in seeds for k in range(n)}
+                curve = [tuple(np.mean([way_cells[(s, k)][j] for s in seeds]) for j in range(3)) for k in range(n)]
+                print(f"| {o} {way} ({len(seeds)} seeds) | " + " | ".join(f"{c[0]:.0f}: {c[1]:.3f} / {c[2]:.3f}" for c in curve)
+                      + f" | labels to reach: {ceiling.reached(curve, ref_fn, target)}")
+            for way in ("crossfit", "refit"):
+                pairs = [(c.get(way, c["holdout"])[1], c["holdout"][1], c.get(way, c["holdout"])[2] - c["holdout"][2])
+                         for s in seeds for c in by_seed[s][:n]]
+                x, y, dfp = np.array(pairs).T
+                same = x == y
+                p = wilcoxon(x[~same], y[~same]).pvalue if (~same).sum() else 1.0
+                print(f"- {o} {way} - holdout: {np.mean(x - y):+.3f} test FN ({np.mean(dfp):+.3f} FP), lower {int((x < y).sum())} / "
+                      f"equal {int(same.sum())} / higher {int((x > y).sum())} of {len(x)} cells, p = {p:.2g}")
+
+
+def main() -> None:
+    if sys.argv[1] == "--from-log":
+        return from_logs(sys.argv[2:])
+    names, seeds = sys.argv[1].split(","), range(*map(int, sys.argv[2].split(":")))
+    counts = [int(c) for c in sys.argv[3].split(",")]
+    orders = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("random", "even")
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in [p for p in queries() if p.stem in names]:
+            t = time.perf_counter()
+            sim = Sim(path, 16, Path(tmp))
+            sim.cfg.search.seed = 0
+            every = sim.search(sim.data(sim.pickable))[1]
+            ref = sim.pick
+            assert ref is not None
+            ref_fn = ceiling.fit(sim, sim.pickable, ref)[0]
+            cf = crossfit(sim, sim.pickable, ref) or {}
+            target = sim.cfg.search.operating_point.target
+            print(f"{sim.cfg.name:>16} every label ({every['labels']}): test FN {every['test_fn']:.3f} FP {every['test_fp']:.3f}; "
+                  f"its pick trial {ref.number}, {ref.input.layer} {ref.head}; refit FN {ref_fn:.3f}; target {target}; "
+                  + "; ".join(f"{w} FN {fn:.3f} FP {fp:.3f}" for w, (fn, fp) in cf.items()), flush=True)
+            for s in seeds:
+                run(sim, s, counts, ref, orders)
+            print(f"({time.perf_counter() - t:.0f} s)\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()
