@@ -26,8 +26,9 @@ from autocrop.config import Config
 from autocrop.dataset import QueryData
 from autocrop.defaults import CROSSFIT_BELOW
 from autocrop.errors import DataError
-from autocrop.heads import BatchedHead
+from autocrop.heads import BatchedHead, get_head
 from autocrop.labels import block_of
+from autocrop.train import Candidate
 
 __all__ = ["Fold", "folds", "fit_folds", "cross_ys", "mean_linear"]
 
@@ -93,8 +94,7 @@ def fit_folds(folds: list[Fold], data: QueryData, jobs: list, shapes: list, fit:
     `cross_ys` order; `val_unlabelled`: out-of-fold; `test`: the kept head's), the kept head (with
     `keep`), and the most steps a run took. `fit(cands, ys)` is `train.fit_heads` with the search's
     settings."""
-    from autocrop.heads import get_head
-    from autocrop.train import Candidate
+    linear = get_head(jobs[0].head).linear
 
     def run(rows: dict[str, np.ndarray]):
         inputs = {inp: {s: inp.gather_windows(data.store, r) for s, r in rows.items() if len(r) or s != "val_unlabelled"}
@@ -105,20 +105,20 @@ def fit_folds(folds: list[Fold], data: QueryData, jobs: list, shapes: list, fit:
 
     test = data.splits["test"]
     scores: list[dict[str, list[np.ndarray]]] = [{"val": [], "val_unlabelled": [], "test": []} for _ in jobs]
-    heads: list[list[BatchedHead]] = [[] for _ in jobs]
-    most = 0
+    heads: list[list[BatchedHead]] = [[] for _ in jobs]  # per job, its fold heads (linear heads kept: their mean)
+    most, hparams = 0, []
     for f in folds:
         head, s, steps = run({"train": f.train, "val": f.held, "test": test, "val_unlabelled": f.unlabelled})
-        most = max(most, steps)
+        most, hparams = max(most, steps), hparams or [dict(hp) for hp in head.hparams]
         for k in range(len(jobs)):
             scores[k]["val"].append(s["val"][k])
             scores[k]["val_unlabelled"].append(s["val_unlabelled"][k] if "val_unlabelled" in s else np.zeros(0))
             scores[k]["test"].append(s["test"][k])
-            heads[k].append(head.single(k))
-    hparams = [dict(h[0].hparams[0]) for h in heads]
+            if keep and linear:
+                heads[k].append(head.single(k))
     out = [{"val": np.concatenate(c["val"]), "val_unlabelled": np.concatenate(c["val_unlabelled"]),
             "test": np.mean(c["test"], axis=0)} for c in scores]
-    if get_head(jobs[0].head).linear:
+    if linear:
         kept: list[BatchedHead | None] = [mean_linear(h) if keep else None for h in heads]
     else:  # the mean of other heads is not one head of their kind: train once more on every pooled label
         pooled = np.concatenate([f.held for f in folds])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -85,9 +87,13 @@ def test_the_mean_of_linear_heads_is_one_linear_head():
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("head", ["logistic", "mlp"])
-def test_out_of_fold_threshold_ignores_test_labels_and_the_kept_head_scores_test_as_recorded(query, head):
+@pytest.mark.parametrize("head,partial", [("logistic", False), ("mlp", False), ("logistic", True)])
+def test_out_of_fold_threshold_ignores_test_labels_and_the_kept_head_scores_test_as_recorded(query, head, partial):
     cfg, data = _setup(query)
+    if partial:  # half the training and validation frames not labelled yet: they count by class probability
+        y = data.y.copy()
+        y[np.r_[data.splits["train"], data.splits["val"]][::2]] = UNLABELLED
+        data = data.with_labels(y)
     ev = Evaluator(data, cfg)
     hp = {"l2": 1e-3} | ({"hidden": 16} if head == "mlp" else {})
     job = ev.job(TrialSpec("blocks.3.3", Crop.from_center(0.3, 0.75, 0.4, 0.5), head, hp), 0)
@@ -96,9 +102,18 @@ def test_out_of_fold_threshold_ignores_test_labels_and_the_kept_head_scores_test
     assert m["crossfit_folds"] == 3
     # the threshold is the usual rule on the out-of-fold scores, the target held in each cycle
     op = cfg.search.operating_point
-    assert len(out.val_scores) == len(data.splits["train"]) + len(data.splits["val"])
-    assert not any(len(f.unlabelled) for f in ev.folds)  # every frame of the small query is labelled
-    assert m["threshold"] == choose_threshold(out.val_scores, ev.cross_ys["val"], op.rule, op.target, ev.cross_blocks[0], op.reserve)
+    assert len(out.val_scores) == len(ev.cross_ys["val"]) == len(data.splits["train"]) + len(data.splits["val"])
+    unl = [f.unlabelled for f in ev.folds]
+    assert sum(map(len, unl)) == (len(data.pool["train"]) + len(data.pool["val"]) if partial else 0)
+    if not partial:
+        assert m["threshold"] == choose_threshold(out.val_scores, ev.cross_ys["val"], op.rule, op.target, ev.cross_blocks[0], op.reserve)
+    else:  # each unlabelled frame scored by the head of the fold that held its cycle out
+        heads = [Evaluator(replace(data, splits={"train": f.train, "val": f.held, "test": data.splits["test"]},
+                                   blocks=None, pool=None), replace_crossfit(cfg)).run([job], keep=True)[0].head for f in ev.folds]
+        with torch.no_grad():
+            su = np.concatenate([h(torch.from_numpy(job.input.gather_windows(data.store, r))[None])[0].numpy() for h, r in zip(heads, unl)])
+        want = choose_threshold(out.val_scores, ev.cross_ys["val"], op.rule, op.target, ev.cross_blocks[0], op.reserve, su, ev.cross_blocks[1])
+        assert m["threshold"] == pytest.approx(want, rel=1e-5)
     # the head kept (what export writes) gives the recorded test rates at that threshold
     test = data.splits["test"]
     with torch.no_grad():
@@ -111,6 +126,12 @@ def test_out_of_fold_threshold_ignores_test_labels_and_the_kept_head_scores_test
     again = Evaluator(data.with_labels(y), cfg).run([job])[0].record.metrics
     assert (again["threshold"], again["val_fp"], again["val_fn"]) == (m["threshold"], m["val_fp"], m["val_fn"])
 
+
+def replace_crossfit(cfg):
+    """`cfg` with the held-out split: a fold's own head, trained alone."""
+    out = cfg.model_copy(deep=True)
+    out.search.operating_point.crossfit = "off"
+    return out
 
 
 def test_the_switch_reads_yaml_on_off_and_names_the_key_when_wrong(query):
