@@ -65,7 +65,8 @@ def manifest_for(rec: TrialRecord, cfg: Config, data: QueryData, study: str) -> 
         "threshold": rec.threshold,
         "smoothing": {"k": cfg.search.smoothing.k, "n": cfg.search.smoothing.n},
         "cost_madds": rec.cost_madds,
-        "metrics": {k: rec.metrics[k] for k in ("val_fp", "val_fn", "test_fp", "test_fn", "val_auc", "test_auc") if k in rec.metrics},
+        "metrics": {k: rec.metrics[k] for k in ("val_fp", "val_fn", "test_fp", "test_fn", "val_auc", "test_auc", "crossfit_folds")
+                    if k in rec.metrics},  # crossfit_folds > 0: val rates are out-of-fold over every train and val label
     }
 
 
