@@ -1,7 +1,7 @@
 """Every label twice: cross-fitting instead of a held-out validation split, judged with the input fixed.
 
     AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py QUERY[,QUERY] FIRST:LAST COUNTS [ORDER,ORDER]
-    .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py --from-log LOG [...]
+    .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py --from-log LOG [...] [--plot PNG]
 
 The ceiling run (`2026-12-04-ceiling.py --grid`) found that either half of a labelled set alone is
 cheap (13-48 training labels with validation labelled whole; 6-64 validation labels with training
@@ -125,7 +125,7 @@ LINE = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\w+)\s+(\d+) labels: fixed in
 EVERY = re.compile(r"\s*(\S+) every label \(\d+\): .*?refit FN ([\d.]+); target ([\d.]+)")
 
 
-def from_logs(logs: list[str]) -> None:
+def from_logs(logs: list[str], plot: str | None = None) -> None:
     """Mean curves by count (the i-th count of a seed's run), and paired tests against holdout.
     `crossfit` is what a product would do: bagged where every fold could train, else holdout."""
     from scipy.stats import wilcoxon
@@ -141,6 +141,7 @@ def from_logs(logs: list[str]) -> None:
                 if m[4] == "holdout":
                     runs.append({})
                 runs[-1][m[4]] = (int(m[5]), float(m[6]), float(m[7]))
+    drawn: dict[str, dict[str, list[tuple]]] = {}  # query -> "order way" -> mean curve, for --plot
     for q, by in cells.items():
         ref_fn, target = refs[q]
         print(f"\n{q}: mean fixed-input test FN / FP (every label, held out: {ref_fn:.3f}; bar {ref_fn + FN_TOL:.3f} FN, {target + FP_SLACK:.2f} FP)")
@@ -156,6 +157,8 @@ def from_logs(logs: list[str]) -> None:
                 else:
                     way_cells = {(s, k): by_seed[s][k][way] for s in seeds for k in range(n)}
                 curve = [tuple(np.mean([way_cells[(s, k)][j] for s in seeds]) for j in range(3)) for k in range(n)]
+                if way != "refit":
+                    drawn.setdefault(q, {})[f"{o} {way}"] = curve
                 print(f"| {o} {way} ({len(seeds)} seeds) | " + " | ".join(f"{c[0]:.0f}: {c[1]:.3f} / {c[2]:.3f}" for c in curve)
                       + f" | labels to reach: {ceiling.reached(curve, ref_fn, target)}")
             for way in ("crossfit", "refit"):
@@ -166,11 +169,39 @@ def from_logs(logs: list[str]) -> None:
                 p = wilcoxon(x[~same], y[~same]).pvalue if (~same).sum() else 1.0
                 print(f"- {o} {way} - holdout: {np.mean(x - y):+.3f} test FN ({np.mean(dfp):+.3f} FP), lower {int((x < y).sum())} / "
                       f"equal {int(same.sum())} / higher {int((x > y).sum())} of {len(x)} cells, p = {p:.2g}")
+    if plot:
+        draw(drawn, refs, plot)
+
+
+def draw(curves: dict, refs: dict, path: str) -> None:
+    """Test FN against labels per query: held out dashed, cross-fitted solid, one colour per order."""
+    from label_efficiency import panels
+
+    fig, axes = panels(len(curves))
+    for ax, (q, by) in zip(axes.flat, curves.items(), strict=False):
+        for name, curve in by.items():
+            order, way = name.split()
+            ax.plot([c[0] for c in curve], [c[1] for c in curve], "o-" if way == "crossfit" else "o--", ms=3,
+                    color="tab:blue" if order == "even" else "tab:orange", label=f"{order}, {'cross-fitted' if way == 'crossfit' else 'held out'}")
+        ax.axhline(refs[q][0], color="grey", ls=":", label="every label")
+        ax.axhspan(0, refs[q][0] + FN_TOL, color="grey", alpha=0.08)
+        ax.set_xscale("log", base=2)
+        ax.set_title(f"{q} (input fixed)")
+        ax.set_xlabel("labelled train + validation frames")
+        ax.grid(alpha=0.3)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test FN at the operating point")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    print(f"plot: {path}")
 
 
 def main() -> None:
     if sys.argv[1] == "--from-log":
-        return from_logs(sys.argv[2:])
+        args = sys.argv[2:]
+        plot = args[args.index("--plot") + 1] if "--plot" in args else None
+        return from_logs([a for a in args if a not in ("--plot", plot)], plot)
     names, seeds = sys.argv[1].split(","), range(*map(int, sys.argv[2].split(":")))
     counts = [int(c) for c in sys.argv[3].split(",")]
     orders = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("random", "even")
