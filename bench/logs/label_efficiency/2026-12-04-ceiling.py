@@ -311,11 +311,14 @@ def from_logs(logs: list[str], bench: list[str], plot: str | None = None) -> Non
         draw(curves, refs, plot)
 
 
-def draw(curves: dict, refs: dict, path: str) -> None:
+def draw(curves: dict, refs: dict, path: str, style=None) -> None:
+    """Test FN against labels, a panel per query; `style(name)` gives a curve's format and plot keywords
+    (by default, solid and labelled by its name, margin bold)."""
     fig, axes = panels(len(curves))
     for ax, (q, by) in zip(axes.flat, curves.items(), strict=False):
         for o, curve in by.items():
-            ax.plot([c[0] for c in curve], [c[1] for c in curve], "o-", ms=3, label=o, lw=2.2 if o == "margin" else 1.1)
+            fmt, kw = style(o) if style else ("o-", {"label": o, "lw": 2.2 if o == "margin" else 1.1})
+            ax.plot([c[0] for c in curve], [c[1] for c in curve], fmt, ms=3, **kw)
         ax.axhline(refs[q], color="grey", ls="--", label="every label")
         ax.axhspan(0, refs[q] + FN_TOL, color="grey", alpha=0.08)
         ax.set_xscale("log", base=2)

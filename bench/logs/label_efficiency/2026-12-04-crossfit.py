@@ -170,31 +170,14 @@ def from_logs(logs: list[str], plot: str | None = None) -> None:
                 print(f"- {o} {way} - holdout: {np.mean(x - y):+.3f} test FN ({np.mean(dfp):+.3f} FP), lower {int((x < y).sum())} / "
                       f"equal {int(same.sum())} / higher {int((x > y).sum())} of {len(x)} cells, p = {p:.2g}")
     if plot:
-        draw(drawn, refs, plot)
+        ceiling.draw(drawn, {q: r[0] for q, r in refs.items()}, plot, style)
 
 
-def draw(curves: dict, refs: dict, path: str) -> None:
-    """Test FN against labels per query: held out dashed, cross-fitted solid, one colour per order."""
-    from label_efficiency import panels
-
-    fig, axes = panels(len(curves))
-    for ax, (q, by) in zip(axes.flat, curves.items(), strict=False):
-        for name, curve in by.items():
-            order, way = name.split()
-            ax.plot([c[0] for c in curve], [c[1] for c in curve], "o-" if way == "crossfit" else "o--", ms=3,
-                    color="tab:blue" if order == "even" else "tab:orange", label=f"{order}, {'cross-fitted' if way == 'crossfit' else 'held out'}")
-        ax.axhline(refs[q][0], color="grey", ls=":", label="every label")
-        ax.axhspan(0, refs[q][0] + FN_TOL, color="grey", alpha=0.08)
-        ax.set_xscale("log", base=2)
-        ax.set_title(f"{q} (input fixed)")
-        ax.set_xlabel("labelled train + validation frames")
-        ax.grid(alpha=0.3)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("test FN at the operating point")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    print(f"plot: {path}")
+def style(name: str) -> tuple[str, dict]:
+    """Held out dashed, cross-fitted solid, one colour per order (for `ceiling.draw`)."""
+    order, way = name.split()
+    return ("o-" if way == "crossfit" else "o--",
+            {"color": "tab:blue" if order == "even" else "tab:orange", "label": f"{order}, {'cross-fitted' if way == 'crossfit' else 'held out'}"})
 
 
 def main() -> None:
