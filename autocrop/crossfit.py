@@ -51,6 +51,9 @@ def folds(data: QueryData, cfg: Config) -> list[Fold] | None:
     the training and validation blocks hold fewer than `CROSSFIT_BELOW` labels together, where a
     held-out split starves (BENCHMARKS.md)."""
     mode = cfg.search.operating_point.crossfit
+    if mode == "on" and cfg.split.blocks < 2:
+        raise DataError(f"{cfg.source_path}: search.operating_point.crossfit is on, but split.blocks is 1: folds are time cycles, "
+                        "so set split.blocks to 2 or more, or crossfit to auto")
     if mode == "off" or cfg.split.blocks < 2:
         return None
     rows = np.sort(np.r_[data.splits["train"], data.splits["val"]]).astype(int)

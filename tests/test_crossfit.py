@@ -46,6 +46,9 @@ def test_held_out_validation_when_off_when_labels_are_many_or_one_cycle(query, m
     assert folds(data, cfg) is None
     cfg, data = _setup(query, **{"split.blocks": 1})
     assert folds(data, cfg) is None
+    cfg, data = _setup(query, **{"split.blocks": 1, "search.operating_point.crossfit": "on"})
+    with pytest.raises(DataError, match=r"query.yaml: search.operating_point.crossfit is on, but split.blocks is 1: .*or crossfit to auto"):
+        folds(data, cfg)
     cfg, data = _setup(query)
     labelled = len(data.splits["train"]) + len(data.splits["val"])
     monkeypatch.setattr(crossfit, "CROSSFIT_BELOW", labelled)  # auto: only below it
