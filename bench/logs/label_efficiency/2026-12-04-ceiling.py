@@ -82,6 +82,12 @@ def nested(rows: np.ndarray, seed: int) -> np.ndarray:
     return np.sort(rows)[time_order(len(rows), seed)]
 
 
+def even_at(sim: Sim, count: int, seed: int, start: np.ndarray) -> np.ndarray:
+    """The nested evenly spaced frames at `count`, with the start's frames where they alone cannot train."""
+    rows = sim.nested(count, seed)
+    return rows if sim.trainable(rows) else np.union1d(rows, start)
+
+
 def fit(sim: Sim, known: np.ndarray, ref):
     """The fixed input's head trained on `known`: its test FN, FP and its margins on every pickable row."""
     data = sim.data(known)
@@ -149,9 +155,7 @@ def run(sim: Sim, seed: int, counts: list[int], ref, oracle_margin: np.ndarray,
     for i, count in enumerate(counts):
         for o in orders:
             if o == "even" and i > 0:
-                known[o] = sim.nested(count, seed)
-                if not sim.trainable(known[o]):
-                    known[o] = np.union1d(known[o], starts[o])
+                known[o] = even_at(sim, count, seed, starts[o])
             fn, fp, margin = fit(sim, known[o], ref)
             out[o].append((len(known[o]), fn, fp))
             print(f"{sim.cfg.name:>16} seed {seed} {o:>7} {len(known[o]):>4} labels: fixed input FN {fn:.3f} FP {fp:.3f}", flush=True)

@@ -107,9 +107,7 @@ def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...]) ->
     for i, count in enumerate(counts):
         for o in orders:
             if o == "even" and i > 0:
-                known[o] = sim.nested(count, seed)
-                if not sim.trainable(known[o]):
-                    known[o] = np.union1d(known[o], starts[o])
+                known[o] = ceiling.even_at(sim, count, seed, starts[o])
             res = {"holdout": ceiling.fit(sim, known[o], ref)[:2]}
             res |= crossfit(sim, known[o], ref) or {}
             for way, (fn, fp) in res.items():
