@@ -114,7 +114,7 @@ class Evaluator:
         out: list[Outcome | None] = [None] * len(jobs)
         search = self.cfg.search
         op, smoothing = search.operating_point, (search.smoothing.k, search.smoothing.n)
-        n_train = len(self.data.splits["train"])
+        n_train = len(self.data.splits["train"]) if self.folds is None else sum(len(f.held) for f in self.folds)  # what a KNN stores
         widths = {i: int(np.prod(shapes[i])) for i in range(len(jobs))}
         rows = sum(len(r) for r in self.data.splits.values()) + len(self.unlabelled_val)  # a run holds every split's inputs
         for idx in (chunk for g in groups.values() for chunk in _chunks(g, widths, rows)):

@@ -90,7 +90,7 @@ def test_the_mean_of_linear_heads_is_one_linear_head():
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("head,partial", [("logistic", False), ("mlp", False), ("logistic", True)])
+@pytest.mark.parametrize("head,partial", [("logistic", False), ("mlp", False), ("knn", False), ("logistic", True)])
 def test_out_of_fold_threshold_ignores_test_labels_and_the_kept_head_scores_test_as_recorded(query, head, partial):
     cfg, data = _setup(query)
     if partial:  # half the training and validation frames not labelled yet: they count by class probability
@@ -98,11 +98,14 @@ def test_out_of_fold_threshold_ignores_test_labels_and_the_kept_head_scores_test
         y[np.r_[data.splits["train"], data.splits["val"]][::2]] = UNLABELLED
         data = data.with_labels(y)
     ev = Evaluator(data, cfg)
-    hp = {"l2": 1e-3} | ({"hidden": 16} if head == "mlp" else {})
+    hp = {"knn": {"k": 5}, "mlp": {"l2": 1e-3, "hidden": 16}}.get(head, {"l2": 1e-3})
     job = ev.job(TrialSpec("blocks.3.3", Crop.from_center(0.3, 0.75, 0.4, 0.5), head, hp), 0)
     out = ev.run([job], keep=True)[0]
     m = out.record.metrics
     assert m["crossfit_folds"] == 3
+    if head == "knn":  # the kept KNN stores every pooled label, and its cost counts them
+        assert out.head.train_x.shape[1] == len(ev.cross_ys["val"])
+        assert out.record.cost_madds == int(np.prod(out.record.input_shape)) * len(ev.cross_ys["val"])
     # the threshold is the usual rule on the out-of-fold scores, the target held in each cycle
     op = cfg.search.operating_point
     assert len(out.val_scores) == len(ev.cross_ys["val"]) == len(data.splits["train"]) + len(data.splits["val"])
