@@ -182,7 +182,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from autocrop.crossfit import folds
 
     cross = folds(data, cfg)  # crossfit=on that the labels cannot serve: the one-line error before any work too
-    print(f"{cfg.name}: {data.describe()}" + f"; cross-fitted over {len(cross)} time cycles (few labels)" * (cross is not None))
+    print(f"{cfg.name}: {data.describe()}" + ("" if cross is None else f"; cross-fitted over {len(cross)} time cycles (few labels)"))
     study_name = args.study or cfg.study_name
     existing = peek(cfg, study_name)
     if existing is not None:  # refuse a resume with other inputs before extracting anything

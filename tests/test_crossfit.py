@@ -171,3 +171,13 @@ def test_search_with_crossfit_on_and_an_unlabelled_cycle_is_one_line_exit_2_writ
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "crossfit is on, but time cycle 3 of 3 holds no labelled" in err and "set it to auto" in err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("mode,says", [("off", False), ("auto", True)])
+def test_search_says_on_its_first_line_whether_it_cross_fits(query, capsys, mode, says):
+    from autocrop.cli import main
+
+    assert main(["search", str(query), "--quiet", "--no-mlflow", "--trials", "1", "--study", f"cf-{mode}",
+                 "--set", f"search.operating_point.crossfit={mode}"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("car-test: ") and ("cross-fitted over 3 time cycles (few labels)" in first) == says
