@@ -98,20 +98,20 @@ def fit_folds(folds: list[Fold], data: QueryData, jobs: list, shapes: list, fit:
     `keep`), and the most steps a run took. `fit(cands, ys)` is `train.fit_heads` with the search's
     settings."""
     linear = get_head(jobs[0].head).linear
+    test = data.splits["test"]
+    test_x = {inp: inp.gather_windows(data.store, test) for inp in dict.fromkeys(j.input for j in jobs)}  # once, not per fold
 
     def run(rows: dict[str, np.ndarray]):
-        inputs = {inp: {s: inp.gather_windows(data.store, r) for s, r in rows.items() if len(r) or s != "val_unlabelled"}
-                  for inp in dict.fromkeys(j.input for j in jobs)}
+        inputs = {inp: {s: inp.gather_windows(data.store, r) for s, r in rows.items()} | {"test": x} for inp, x in test_x.items()}
         cands = [Candidate(j.head, j.hparams, j.seed, inputs[j.input], shape) for j, shape in zip(jobs, shapes, strict=True)]
         del inputs
-        return fit(cands, {s: data.y[r] for s, r in rows.items()})
+        return fit(cands, {s: data.y[r] for s, r in rows.items()} | {"test": data.y[test]})
 
-    test = data.splits["test"]
     scores: list[dict[str, list[np.ndarray]]] = [{"val": [], "val_unlabelled": [], "test": []} for _ in jobs]
     heads: list[list[BatchedHead]] = [[] for _ in jobs]  # per job, its fold heads (linear heads kept: their mean)
     most, hparams = 0, []
     for f in folds:
-        head, s, steps = run({"train": f.train, "val": f.held, "test": test, "val_unlabelled": f.unlabelled})
+        head, s, steps = run({"train": f.train, "val": f.held} | ({"val_unlabelled": f.unlabelled} if len(f.unlabelled) else {}))
         most, hparams = max(most, steps), hparams or [dict(hp) for hp in head.hparams]
         for k in range(len(jobs)):
             scores[k]["val"].append(s["val"][k])
@@ -125,7 +125,7 @@ def fit_folds(folds: list[Fold], data: QueryData, jobs: list, shapes: list, fit:
         kept: list[BatchedHead | None] = [mean_linear(h) if keep else None for h in heads]
     else:  # the mean of other heads is not one head of their kind: train once more on every pooled label
         pooled = np.concatenate([f.held for f in folds])
-        head, s, steps = run({"train": pooled, "val": pooled, "test": test})
+        head, s, steps = run({"train": pooled, "val": pooled})
         most = max(most, steps)
         for k in range(len(jobs)):
             out[k]["test"] = s["test"][k]
