@@ -21,6 +21,16 @@ optimistic.
 Orders: `random` (the ceiling script's random frames, the same draws) and `even` (its nested evenly
 spaced frames). Each labelled set is judged three ways, on the same frames: `holdout` (the product:
 train on the training block's labels, threshold on the validation block's), `bagged` and `refit`.
+
+The ceiling run's uncertainty orders, cross-fitted (added 2026-12-04, the eleventh run): `margin`,
+`mix` and `oracle` pick as in `2026-12-04-ceiling.py` (from even's start; a batch's validation share
+next in the seed's nested time order; its training share nearest the threshold, no two within
+`LABEL_MIN_GAP` frames; mix half by margin, half next in a nested time order), with the margins of
+the cross-fitted head itself: the mean fold head's distance from the out-of-fold threshold, in the
+out-of-fold scores' SD (the held-out head's where a fold cannot train, as the product falls back).
+The oracle's are those of the cross-fitted head on every label. Does any order, knowing the right
+input, reach the every-label test FN with a third of random frames' labels once every label both
+trains and thresholds? `--no-refit` skips the refit head (these orders need only `bagged`).
 """
 
 from __future__ import annotations
@@ -58,15 +68,16 @@ def scores_of(head, ref, sim: Sim, rows: np.ndarray) -> np.ndarray:
         return head(torch.from_numpy(ref.input.gather_windows(sim.full.store, rows))[None])[0].numpy()
 
 
-def crossfit(sim: Sim, known: np.ndarray, ref) -> dict[str, tuple[float, float]] | None:
-    """(test FN, FP) of the bagged and the refit head, thresholded on out-of-fold scores; None when
-    a fold's complement lacks a class (it cannot train)."""
+def crossfit(sim: Sim, known: np.ndarray, ref, refit: bool = True) -> dict | None:
+    """(test FN, FP) of the bagged and the refit head, thresholded on out-of-fold scores, and the
+    bagged head's margins on every pickable row (`margin`); None when a fold's complement lacks a
+    class (it cannot train)."""
     full, op = sim.full, sim.cfg.search.operating_point
     n = len(full.ids)
     cyc = block_of(sim.pickable, n, sim.cfg.split.blocks)
     test = full.splits["test"]
     labelled = np.isin(sim.pickable, known)
-    oof, oof_y, oof_b, unl, unl_b, test_scores = [], [], [], [], [], []
+    oof, oof_y, oof_b, unl, unl_b, test_scores, pick_scores = [], [], [], [], [], [], []
     data = sim.data(known)
     for k in np.unique(cyc):
         tr = sim.pickable[labelled & (cyc != k)]
@@ -84,37 +95,53 @@ def crossfit(sim: Sim, known: np.ndarray, ref) -> dict[str, tuple[float, float]]
         unl.append(scores_of(out.head, ref, sim, rest))
         unl_b.append(np.full(len(rest), k))
         test_scores.append(scores_of(out.head, ref, sim, test))
+        pick_scores.append(scores_of(out.head, ref, sim, sim.pickable))
     s, y, b = np.concatenate(oof), np.concatenate(oof_y), np.concatenate(oof_b)
     u, ub = np.concatenate(unl), np.concatenate(unl_b)
     thr = choose_threshold(s, y, op.rule, op.target, b if op.per_block else None, op.reserve, u if len(u) else None,
                            ub if op.per_block else None)
     yt = full.y[test]
     fp_b, fn_b = rates(yt, (np.mean(test_scores, axis=0) >= thr).astype(int))
+    margin = np.abs(np.mean(pick_scores, axis=0) - thr) / (float(np.std(s)) or 1.0)
+    if not refit:
+        return {"bagged": (fn_b, fp_b), "margin": margin}
     all_ = replace(data, splits={"train": sim.pickable[labelled], "val": sim.pickable[labelled], "test": test},
                    pool={s: np.zeros(0, int) for s in ("train", "val", "test")})
     all_ = replace(all_, blocks={s: block_of(r, n, sim.cfg.split.blocks) for s, r in all_.splits.items()})
     head = Evaluator(all_, all_.cfg).retrain_all([ref])[0].head
     fp_r, fn_r = rates(yt, (scores_of(head, ref, sim, test) >= thr).astype(int))
-    return {"bagged": (fn_b, fp_b), "refit": (fn_r, fp_r)}
+    return {"bagged": (fn_b, fp_b), "refit": (fn_r, fp_r), "margin": margin}
 
 
-def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...]) -> None:
+def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...], oracle_margin: np.ndarray | None = None,
+        refit: bool = True) -> None:
     rng = np.random.default_rng(seed)
     sim.cfg.search.seed = seed
     starts = {"random": sim.until_trainable(rng.choice(sim.pickable, counts[0], replace=False), rng)}
     starts["even"] = sim.until_trainable(sim.nested(counts[0], seed), rng)
+    starts["margin"] = starts["mix"] = starts["oracle"] = starts["even"]
+    val, train = sim.full.splits["val"], sim.full.splits["train"]
+    val_order = ceiling.nested(val, seed) if len(np.intersect1d(val, sim.pickable)) else np.zeros(0, int)
+    train_order = ceiling.nested(train, seed + 1000)  # a stream of its own, as in the ceiling run
     known = dict(starts)
     for i, count in enumerate(counts):
         for o in orders:
             if o == "even" and i > 0:
                 known[o] = ceiling.even_at(sim, count, seed, starts[o])
-            res = {"holdout": ceiling.fit(sim, known[o], ref)[:2]}
-            res |= crossfit(sim, known[o], ref) or {}
+            fn, fp, held_margin = ceiling.fit(sim, known[o], ref)
+            res = {"holdout": (fn, fp)}
+            res |= crossfit(sim, known[o], ref, refit) or {"margin": held_margin}
+            margin = res.pop("margin")
             for way, (fn, fp) in res.items():
                 print(f"{sim.cfg.name:>16} seed {seed} {o:>7} {way:>7} {len(known[o]):>4} labels: fixed input FN {fn:.3f} FP {fp:.3f}", flush=True)
-            if o == "random" and i + 1 < len(counts) and counts[i + 1] > len(known[o]):
-                more = counts[i + 1] - len(known[o])
+            if i + 1 == len(counts) or counts[i + 1] <= len(known[o]):
+                continue
+            more = counts[i + 1] - len(known[o])
+            if o == "random":
                 known[o] = np.union1d(known[o], rng.choice(np.setdiff1d(sim.pickable, known[o]), more, replace=False))
+            elif o in ("margin", "mix", "oracle"):
+                known[o] = ceiling.batch(sim, known[o], more, oracle_margin if o == "oracle" else margin, val_order,
+                                         train_order if o == "mix" else None)
 
 
 LINE = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\w+)\s+(\d+) labels: fixed input FN ([\d.]+) FP ([\d.]+)")
@@ -183,9 +210,11 @@ def main() -> None:
         args = sys.argv[2:]
         plot = args[args.index("--plot") + 1] if "--plot" in args else None
         return from_logs([a for a in args if a not in ("--plot", plot)], plot)
-    names, seeds = sys.argv[1].split(","), range(*map(int, sys.argv[2].split(":")))
-    counts = [int(c) for c in sys.argv[3].split(",")]
-    orders = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("random", "even")
+    refit = "--no-refit" not in sys.argv
+    argv = [a for a in sys.argv if a != "--no-refit"]
+    names, seeds = argv[1].split(","), range(*map(int, argv[2].split(":")))
+    counts = [int(c) for c in argv[3].split(",")]
+    orders = tuple(argv[4].split(",")) if len(argv) > 4 else ("random", "even")
     with tempfile.TemporaryDirectory() as tmp:
         for path in [p for p in queries() if p.stem in names]:
             t = time.perf_counter()
@@ -197,12 +226,13 @@ def main() -> None:
             assert ref is not None
             ref_fn = ceiling.fit(sim, sim.pickable, ref)[0]
             cf = crossfit(sim, sim.pickable, ref) or {}
+            oracle_margin = cf.pop("margin", None)
             target = sim.cfg.search.operating_point.target
             print(f"{sim.cfg.name:>16} every label ({every['labels']}): test FN {every['test_fn']:.3f} FP {every['test_fp']:.3f}; "
                   f"its pick trial {ref.number}, {ref.input.layer} {ref.head}; refit FN {ref_fn:.3f}; target {target}; "
                   + "; ".join(f"{w} FN {fn:.3f} FP {fp:.3f}" for w, (fn, fp) in cf.items()), flush=True)
             for s in seeds:
-                run(sim, s, counts, ref, orders)
+                run(sim, s, counts, ref, orders, oracle_margin, refit)
             print(f"({time.perf_counter() - t:.0f} s)\n", flush=True)
 
 
