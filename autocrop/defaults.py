@@ -41,6 +41,7 @@ LABEL_MIN_GAP = 3  # ... nor fewer than this many frames apart in time
 LABEL_GRID = (3, 4)  # the embedding pools the last layer to this grid of cells (where things are matters)
 LABEL_DIMS = 64  # principal components of that embedding used for distances
 LABEL_FIT_ROWS = 4000  # frames (spread over the footage) the embedding's principal components are fitted on
+LABEL_VOTE_SPLIT = 0.5  # weight of the heads' split in a frame's vote after a search; the best head's nearness to its threshold has the rest
 LABEL_EXPLORE = 0.5  # share of a batch's training frames picked for typicality even after a search (uncertainty alone samples a biased set)
 LABEL_COLD_RANDOM = 0.5  # share of a cold start's training frames drawn at random; typical frames the rest (typical alone trained heads no better than random frames)
 LABEL_TYPICAL_NEIGHBOURS = 20  # a frame's typicality: 1 / its mean distance to this many nearest frames of its cluster

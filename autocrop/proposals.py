@@ -40,7 +40,8 @@ import numpy as np
 import torch
 
 from autocrop.dataset import QueryData
-from autocrop.defaults import LABEL_COLD_RANDOM, LABEL_EXPLORE, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS
+from autocrop.defaults import (LABEL_COLD_RANDOM, LABEL_EXPLORE, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS,
+                               LABEL_VOTE_SPLIT)
 from autocrop.embedding import embedding, nearest_distance  # embedding re-exported: the space the batch rules hold in
 from autocrop.labels import block_of
 from autocrop.records import TrialRecord
@@ -86,7 +87,7 @@ def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecor
     v = np.mean(votes, axis=0)
     split = 1 - np.abs(2 * v - 1)  # 1: the heads split evenly; 0: they all agree
     near = np.clip(1 - np.abs(best_margin), 0, 1)  # 1: on the best head's threshold; 0: a spread or more away
-    score = 0.5 * split + 0.5 * near
+    score = LABEL_VOTE_SPLIT * split + (1 - LABEL_VOTE_SPLIT) * near
     n = len(recs)
     reason = [f"{int(round(p * n))} of {n} heads say positive" if a >= b else
               f"trial {best.number}'s score {m:+.2f} sd from its threshold"

@@ -1,0 +1,28 @@
+"""label-next's votes as plain uncertainty sampling, under cross-fitting (2026-12-04, eleventh run).
+
+    AUTOCROP_SHARED=../shared EXPLORE=0 SPLIT=0 .venv/bin/python bench/logs/label_efficiency/2026-12-04-margin-votes.py BENCH-ARGS...
+
+The cross-fitted ceiling (`2026-12-04-crossfit.py ... margin,mix,oracle`) found that, once every
+label both trains and thresholds, training frames nearest the cross-fitted head's threshold reach
+the every-label test FN with 19-48 labels, against random frames' 48-96 (fixed input). label-next's
+votes mix that nearness with the Pareto heads' split (`LABEL_VOTE_SPLIT`, 0.5) and leave half the
+training picks to typical frames (`LABEL_EXPLORE`, 0.5). This runs `bench/label_efficiency.py` with
+both set from the environment (`SPLIT`, `EXPLORE`), so the search's own pick, not the fixed input,
+supplies the margins.
+"""
+
+import os
+import runpy
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT))
+
+import autocrop.proposals as proposals  # noqa: E402
+
+proposals.LABEL_VOTE_SPLIT = float(os.environ.get("SPLIT", proposals.LABEL_VOTE_SPLIT))
+proposals.LABEL_EXPLORE = float(os.environ.get("EXPLORE", proposals.LABEL_EXPLORE))
+print(f"label-next votes: split weight {proposals.LABEL_VOTE_SPLIT}, explore share {proposals.LABEL_EXPLORE}", flush=True)
+sys.argv = [str(ROOT / "bench" / "label_efficiency.py"), *sys.argv[1:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
