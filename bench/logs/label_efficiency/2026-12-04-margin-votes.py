@@ -18,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # the bench imports its siblings (common, query_suite)
 
 import autocrop.proposals as proposals  # noqa: E402
 
