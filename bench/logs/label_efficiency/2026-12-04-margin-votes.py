@@ -8,7 +8,9 @@ the every-label test FN with 19-48 labels, against random frames' 48-96 (fixed i
 votes mix that nearness with the Pareto heads' split (`LABEL_VOTE_SPLIT`, 0.5) and leave half the
 training picks to typical frames (`LABEL_EXPLORE`, 0.5). This runs `bench/label_efficiency.py` with
 both set from the environment (`SPLIT`, `EXPLORE`), so the search's own pick, not the fixed input,
-supplies the margins.
+supplies the margins. `COLD=even` makes the first batch (the bench's `--start own`, a cold start of
+half typical, half random frames) the first frames of the seed's nested time order instead
+(label-next's `--even`), as the ceiling's uncertainty orders start.
 """
 
 import os
@@ -20,10 +22,18 @@ ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))  # the bench imports its siblings (common, query_suite)
 
+import autocrop.label_next as label_next  # noqa: E402
 import autocrop.proposals as proposals  # noqa: E402
 
 proposals.LABEL_VOTE_SPLIT = float(os.environ.get("SPLIT", proposals.LABEL_VOTE_SPLIT))
 proposals.LABEL_EXPLORE = float(os.environ.get("EXPLORE", proposals.LABEL_EXPLORE))
-print(f"label-next votes: split weight {proposals.LABEL_VOTE_SPLIT}, explore share {proposals.LABEL_EXPLORE}", flush=True)
+if os.environ.get("COLD") == "even":
+    _next_batch = label_next.next_batch
+
+    def next_batch(*args, cold: bool = False, **kw):
+        return _next_batch(*args, even=cold, **kw)
+
+    label_next.next_batch = next_batch
+print(f"cold start: {os.environ.get('COLD', 'typical and random')}; label-next votes: split weight {proposals.LABEL_VOTE_SPLIT}, explore share {proposals.LABEL_EXPLORE}", flush=True)
 sys.argv = [str(ROOT / "bench" / "label_efficiency.py"), *sys.argv[1:]]
 runpy.run_path(sys.argv[0], run_name="__main__")
