@@ -20,8 +20,9 @@ from autocrop.dataset import QueryData
 from autocrop.defaults import LABEL_MAX_HEADS, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
 from autocrop.errors import ConfigError
 from autocrop.embedding import embedding
-from autocrop.proposals import Proposal, Votes, head_votes, propose, val_plan
+from autocrop.proposals import Proposal, propose, val_plan
 from autocrop.seek import describe, lacking, seek_share
+from autocrop.votes import Votes, head_votes
 
 __all__ = ["Batch", "next_batch", "write_csv", "contact_sheet", "default_out"]
 
@@ -63,7 +64,10 @@ def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Vo
     assert best is not None
     data.store.extract(sorted({lay for r in [best, *heads] for lay in r.input.layers}), progress=False)
     votes = head_votes(data, heads, best, train_rows)
-    return votes, (f"after study `{study_name}`: where its {len({r.number for r in [best, *heads]})} best heads (Pareto set first) disagree "
+    if votes.crossfit:  # nearness alone (votes.head_votes)
+        return votes, (f"after study `{study_name}`: the training frames trial {best.number} is least sure of (its cross-fitted score "
+                       f"nearest its threshold), retrained on the {data.labelled} labels there are now")
+    return votes, (f"after study `{study_name}`: where its {votes.heads} best heads (Pareto set first) disagree "
                    f"and trial {best.number} is unsure, retrained on the {data.labelled} labels there are now")
 
 

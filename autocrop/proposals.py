@@ -4,15 +4,21 @@
   a small grid (where things are matters for a region query), centred, reduced to its principal
   components and scaled so that the footage's median distance between two of its frames is 1.
   Distances and the de-duplication threshold are in those units.
-- **After a search** (`head_votes`): the heads of the study's Pareto trials (then its next best by
-  val FN, up to `LABEL_MAX_HEADS`) are trained again on the labels as they are now and vote on
-  every unlabelled frame. A frame scores by how evenly they split, and by how close the best
-  trial's score lies to its threshold. The top scorers fill half of the training picks (uncertainty
-  alone, from few labels, samples a biased set); typical frames the other half: the densest frame
-  of each of the largest groups of similar frames that hold no labelled training frame (TypiClust,
-  Hacohen et al., "Active learning on a budget", 2022). Coverage counts labelled *training* frames
-  only: test labels never train a head. Typicality beat k-centre there, which picks outliers, and
-  frames spread in time (BENCHMARKS.md).
+- **After a search** (`votes.head_votes`), two regimes, as the search sets its threshold:
+  - **Cross-fitted** (few labels, `autocrop.crossfit`: every label trains a fold head and sets the
+    threshold out of fold): the best trial's head is trained again on the labels as they are now,
+    and every training pick is a frame nearest its threshold (classic uncertainty sampling, no two
+    within the batch's rules). Measured against the mix below on three queries with the search,
+    it cut the labels to reach the every-label test FN (BENCHMARKS.md, eleventh run).
+  - **Held out** (many labels): the heads of the study's Pareto trials (then its next best by
+    val FN, up to `LABEL_MAX_HEADS`) are trained again and vote on every unlabelled frame. A frame
+    scores by how evenly they split, and by how close the best trial's score lies to its
+    threshold. The top scorers fill half of the training picks (uncertainty alone, from few
+    labels held out, sampled a biased set); typical frames the other half: the densest frame of
+    each of the largest groups of similar frames that hold no labelled training frame (TypiClust,
+    Hacohen et al., "Active learning on a budget", 2022). Coverage counts labelled *training*
+    frames only: test labels never train a head. Typicality beat k-centre there, which picks
+    outliers, and frames spread in time (BENCHMARKS.md).
 - **Cold start** (no search; too few labels to train: `autocrop.seek` first): half the training picks are typical
   frames (as above), the other half drawn at random, each kept only where it keeps the batch's
   rules (below). Typical frames alone were the cold start before; over seven of
@@ -33,21 +39,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-import torch
 
 from autocrop.dataset import QueryData
-from autocrop.defaults import (LABEL_COLD_RANDOM, LABEL_EXPLORE, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS,
-                               LABEL_VOTE_SPLIT)
+from autocrop.defaults import LABEL_COLD_RANDOM, LABEL_MIN_DISTANCE, LABEL_MIN_GAP, LABEL_TYPICAL_NEIGHBOURS
 from autocrop.embedding import embedding, nearest_distance  # embedding re-exported: the space the batch rules hold in
 from autocrop.labels import block_of
-from autocrop.records import TrialRecord
 from autocrop.seek import seek as seek_picks, seek_share
+from autocrop.votes import Votes
 
-__all__ = ["Proposal", "Votes", "ValPlan", "embedding", "propose", "head_votes", "val_plan"]
+__all__ = ["Proposal", "ValPlan", "embedding", "propose", "val_plan"]
 
 
 @dataclass(frozen=True)
@@ -57,42 +60,6 @@ class Proposal:
     split: str  # train or val
     reason: str
     score: float  # higher: more worth labelling (disagreement; distance for diversity picks; density for typical ones; 0 for random ones)
-
-
-@dataclass(frozen=True)
-class Votes:
-    """Per candidate row: the acquisition score in [0, 1] and why."""
-
-    score: np.ndarray
-    reason: list[str]
-
-
-def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecord, rows: np.ndarray) -> Votes:
-    """Retrain the records' heads on the current labels and score `rows` by disagreement and
-    closeness of the best record's score to its threshold."""
-    from autocrop.evaluation import Evaluator
-
-    recs = list({r.number: r for r in [best, *records]}.values())
-    outcomes = Evaluator(data, data.cfg).retrain_all(recs)
-    votes, best_margin = [], None
-    with torch.no_grad():
-        for out in outcomes:
-            x = torch.from_numpy(out.record.input.gather_windows(data.store, rows))[None]
-            s = out.head(x)[0].numpy()
-            thr = out.record.metrics["threshold"]
-            votes.append(s >= thr)
-            if out.record.number == best.number:
-                spread = float(np.std(out.val_scores)) if out.val_scores is not None and len(out.val_scores) > 1 else 1.0
-                best_margin = (s - thr) / (spread or 1.0)
-    v = np.mean(votes, axis=0)
-    split = 1 - np.abs(2 * v - 1)  # 1: the heads split evenly; 0: they all agree
-    near = np.clip(1 - np.abs(best_margin), 0, 1)  # 1: on the best head's threshold; 0: a spread or more away
-    score = LABEL_VOTE_SPLIT * split + (1 - LABEL_VOTE_SPLIT) * near
-    n = len(recs)
-    reason = [f"{int(round(p * n))} of {n} heads say positive" if a >= b else
-              f"trial {best.number}'s score {m:+.2f} sd from its threshold"
-              for p, a, b, m in zip(v, split, near, best_margin, strict=True)]
-    return Votes(score, reason)
 
 
 class _Batch:
@@ -184,11 +151,11 @@ def _random(batch: _Batch, cands: np.ndarray, k: int, split: str, rng: np.random
 
 
 def _by_votes(batch: _Batch, cands: np.ndarray, votes: Votes, k: int, split: str, rng: np.random.Generator) -> None:
-    """The highest-scoring candidates that keep the batch's rules, for all but `LABEL_EXPLORE` of
-    the batch; typical frames fill what is left."""
+    """The highest-scoring candidates that keep the batch's rules, for all but the votes' `explore`
+    share of the batch; typical frames fill what is left."""
     score = votes.score
     order = np.lexsort((rng.permutation(len(cands)), -score))  # ties broken by the seed
-    start, exploit = len(batch.picks), k - int(round(k * LABEL_EXPLORE))
+    start, exploit = len(batch.picks), k - int(round(k * votes.explore))
     for i in order:
         if len(batch.picks) - start == exploit or score[i] <= 0:
             break
@@ -296,4 +263,5 @@ def _train_picks(batch: _Batch, cands: np.ndarray, votes: Votes | None, k: int, 
         _random(batch, np.setdiff1d(cands, batch.rows), k - (len(batch.picks) - start), "train", rng)
     else:  # votes are per row of the whole train pool; cands keep its order
         keep = np.isin(batch.data.pool["train"], cands)
-        _by_votes(batch, cands, Votes(votes.score[keep], [r for r, ok in zip(votes.reason, keep, strict=True) if ok]), k, "train", rng)
+        _by_votes(batch, cands, replace(votes, score=votes.score[keep], reason=[r for r, ok in zip(votes.reason, keep, strict=True) if ok]),
+                  k, "train", rng)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -190,7 +191,8 @@ def test_the_validation_plan_names_the_blocks_that_lack_a_labelled_frame_of_eith
     and says so. Batches keep the split's share of validation either way (a larger share did
     worse: BENCHMARKS)."""
     from autocrop.labels import block_of
-    from autocrop.proposals import Votes, propose, val_plan
+    from autocrop.proposals import propose, val_plan
+    from autocrop.votes import Votes
 
     cfg, _labels, _truth = partial
     data = prepare(load_config(cfg))
@@ -264,7 +266,8 @@ def test_after_a_search_votes_fill_half_the_training_picks_and_typical_frames_th
     there (LABEL_EXPLORE); typical frames fill the other half, so a batch is not all the heads'
     doubts: here they cover every group of similar frames the voted picks do not."""
     from autocrop.defaults import LABEL_EXPLORE
-    from autocrop.proposals import Votes, propose
+    from autocrop.proposals import propose
+    from autocrop.votes import Votes
 
     data = prepare(load_config(query))
     y = data.y.copy()
@@ -286,7 +289,43 @@ def test_after_a_search_votes_fill_half_the_training_picks_and_typical_frames_th
     assert len(picks) == 16 and len(voted) == 16 - round(16 * LABEL_EXPLORE) == 8 and len(typical) == 8
     assert set(voted) <= hot
     assert set(group[typical].tolist()) == set(range(1, 8))  # every group the votes' picks leave uncovered, none of theirs
+    only = [p for p in propose(data, emb, 24, 0, replace(votes, explore=0.0), min_distance=0.0, min_gap=1) if p.split == "train"]
+    assert len(only) == 16 and all(p.reason == "heads split" for p in only) and {p.row for p in only} <= hot  # no typical share
     assert [p.row for p in propose(data, emb, 24, 0, votes, min_distance=0.0, min_gap=1)] == [p.row for p in propose(data, emb, 24, 0, votes, min_distance=0.0, min_gap=1)]
+
+
+def test_after_a_cross_fitted_search_the_best_trial_s_nearness_alone_votes(searched):
+    """Few labels: the search cross-fits, and label-next's votes are the best trial's nearness to
+    its threshold alone, from its cross-fitted head trained again (no other head is trained), and
+    every training pick goes by them. Held out, the Pareto heads' split counts too and typical
+    frames take their share (LABEL_EXPLORE)."""
+    import torch
+
+    from autocrop.defaults import LABEL_EXPLORE
+    from autocrop.evaluation import Evaluator
+    from autocrop.selection import best_of
+    from autocrop.study import peek, trial_records
+    from autocrop.votes import head_votes
+
+    cfg = load_config(searched)
+    data = prepare(cfg)
+    records = trial_records(peek(cfg, cfg.study_name))
+    op = cfg.search.operating_point
+    best = best_of(records, op.target, op.rule)
+    rows = data.splits["train"]
+    votes = head_votes(data, records, best, rows)
+    assert votes.crossfit and votes.heads == 1 and votes.explore == 0.0
+    out = Evaluator(data, cfg).retrain(best)  # the head the search kept: the mean of its fold heads
+    assert out.record.metrics["crossfit_folds"] == 3
+    with torch.no_grad():
+        s = out.head(torch.from_numpy(best.input.gather_windows(data.store, rows))[None])[0].numpy()
+    near = np.clip(1 - np.abs(s - out.record.metrics["threshold"]) / np.std(out.val_scores), 0, 1)
+    np.testing.assert_allclose(votes.score, near, rtol=1e-5, atol=1e-6)
+    assert 0 < (votes.score > 0).sum() < len(rows) and all(r.startswith(f"trial {best.number}'s score") for r in votes.reason)
+    cfg.search.operating_point.crossfit = "off"
+    held = head_votes(prepare(cfg), records, best, rows)
+    assert not held.crossfit and held.heads == len({r.number for r in records}) > 1 and held.explore == LABEL_EXPLORE
+    assert any("heads say positive" in r for r in held.reason)
 
 
 def test_too_few_labels_to_search_seek_the_class_a_split_lacks(query, tmp_path, shared_cache, capsys):

@@ -70,7 +70,7 @@ ORDERS = ("random", "even", "margin", "region", "mix", "oracle")
 
 def margins(sim: Sim, out) -> np.ndarray:
     """A trained outcome's distance from its threshold on every pickable row, in its validation scores' SD
-    (as label-next's votes measure it, `proposals.head_votes`)."""
+    (as label-next's votes measure it, `votes.head_votes`)."""
     with torch.no_grad():
         s = out.head(torch.from_numpy(out.record.input.gather_windows(sim.full.store, sim.pickable))[None])[0].numpy()
     spread = float(np.std(out.val_scores)) if out.val_scores is not None and len(out.val_scores) > 1 else 1.0
