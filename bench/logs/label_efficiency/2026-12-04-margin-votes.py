@@ -23,10 +23,14 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))  # the bench imports its siblings (common, query_suite)
 
 import autocrop.label_next as label_next  # noqa: E402
-import autocrop.proposals as proposals  # noqa: E402
+import autocrop.votes as votes  # noqa: E402
 
-proposals.LABEL_VOTE_SPLIT = float(os.environ.get("SPLIT", proposals.LABEL_VOTE_SPLIT))
-proposals.LABEL_EXPLORE = float(os.environ.get("EXPLORE", proposals.LABEL_EXPLORE))
+# The first runs (car, right-near-strict, right-near with SPLIT=0 EXPLORE=0; car with COLD=even) were at
+# commit 646b0c0, where one weight and one share held for every search. The product then made them its
+# cross-fitted defaults (LABEL_CROSSFIT_*, 0 and 0; b69245a reproduces those runs line for line), so
+# SPLIT and EXPLORE now set the cross-fitted regime's.
+votes.LABEL_CROSSFIT_VOTE_SPLIT = float(os.environ.get("SPLIT", votes.LABEL_CROSSFIT_VOTE_SPLIT))
+votes.LABEL_CROSSFIT_EXPLORE = float(os.environ.get("EXPLORE", votes.LABEL_CROSSFIT_EXPLORE))
 if os.environ.get("COLD") == "even":
     _next_batch = label_next.next_batch
 
@@ -34,6 +38,6 @@ if os.environ.get("COLD") == "even":
         return _next_batch(*args, even=cold, **kw)
 
     label_next.next_batch = next_batch
-print(f"cold start: {os.environ.get('COLD', 'typical and random')}; label-next votes: split weight {proposals.LABEL_VOTE_SPLIT}, explore share {proposals.LABEL_EXPLORE}", flush=True)
+print(f"cold start: {os.environ.get('COLD', 'typical and random')}; label-next votes (cross-fitted): split weight {votes.LABEL_CROSSFIT_VOTE_SPLIT}, explore share {votes.LABEL_CROSSFIT_EXPLORE}", flush=True)
 sys.argv = [str(ROOT / "bench" / "label_efficiency.py"), *sys.argv[1:]]
 runpy.run_path(sys.argv[0], run_name="__main__")
