@@ -62,7 +62,6 @@ def _votes(data: QueryData, study_name: str, train_rows: np.ndarray) -> tuple[Vo
     heads = sorted(records, key=lambda r: (r.number not in front, r.val_fn, r.val_fp, r.cost_madds))[:LABEL_MAX_HEADS]
     best = best_of(records, op.target, op.rule)
     assert best is not None
-    data.store.extract(sorted({lay for r in [best, *heads] for lay in r.input.layers}), progress=False)
     votes = head_votes(data, heads, best, train_rows)
     if votes.crossfit:  # nearness alone (votes.head_votes)
         return votes, (f"after study `{study_name}`: the training frames trial {best.number} is least sure of (its cross-fitted score "

@@ -41,6 +41,7 @@ def head_votes(data: QueryData, records: Sequence[TrialRecord], best: TrialRecor
     crossfit = ev.folds is not None
     weight = LABEL_CROSSFIT_VOTE_SPLIT if crossfit else LABEL_VOTE_SPLIT
     recs = list({r.number: r for r in [best, *records]}.values()) if weight else [best]
+    data.store.extract(sorted({lay for r in recs for lay in r.input.layers}), progress=False)  # only the layers that vote
     outcomes = ev.retrain_all(recs)
     votes, best_margin = [], None
     with torch.no_grad():
