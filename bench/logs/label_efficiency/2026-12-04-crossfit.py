@@ -31,6 +31,12 @@ out-of-fold scores' SD (the held-out head's where a fold cannot train, as the pr
 The oracle's are those of the cross-fitted head on every label. Does any order, knowing the right
 input, reach the every-label test FN with a third of random frames' labels once every label both
 trains and thresholds? `--no-refit` skips the refit head (these orders need only `bagged`).
+
+The test oracle's threshold (added 2026-12-04, the twelfth run): each bagged head is also judged at
+the lowest threshold that holds test FP at the target, chosen on the test block itself, and its
+test AUC is logged. That splits a labelled set's worth in two: what its head's ranking is worth
+whatever rule sets the threshold, and what the rule on its labels loses beside it. If random frames
+reach the bar there with few labels, no threshold rule can make any order need a third of theirs.
 """
 
 from __future__ import annotations
@@ -103,14 +109,28 @@ def crossfit(sim: Sim, known: np.ndarray, ref, refit: bool = True) -> dict | Non
     yt = full.y[test]
     fp_b, fn_b = rates(yt, (np.mean(test_scores, axis=0) >= thr).astype(int))
     margin = np.abs(np.mean(pick_scores, axis=0) - thr) / (float(np.std(s)) or 1.0)
+    oracle = oracle_threshold(np.mean(test_scores, axis=0), yt, op.target)
     if not refit:
-        return {"bagged": (fn_b, fp_b), "margin": margin}
+        return {"bagged": (fn_b, fp_b), "margin": margin, "oracle": oracle}
     all_ = replace(data, splits={"train": sim.pickable[labelled], "val": sim.pickable[labelled], "test": test},
                    pool={s: np.zeros(0, int) for s in ("train", "val", "test")})
     all_ = replace(all_, blocks={s: block_of(r, n, sim.cfg.split.blocks) for s, r in all_.splits.items()})
     head = Evaluator(all_, all_.cfg).retrain_all([ref])[0].head
     fp_r, fn_r = rates(yt, (scores_of(head, ref, sim, test) >= thr).astype(int))
-    return {"bagged": (fn_b, fp_b), "refit": (fn_r, fp_r), "margin": margin}
+    return {"bagged": (fn_b, fp_b), "refit": (fn_r, fp_r), "margin": margin, "oracle": oracle}
+
+
+def oracle_threshold(scores: np.ndarray, y: np.ndarray, target: float) -> tuple[float, float, float]:
+    """(test FN, test FP, test AUC) of the bagged head at the test oracle's threshold: the lowest
+    one that holds test FP at the target (twelfth run). What its ranking alone is worth, whatever
+    any rule on the labelled frames could place."""
+    from sklearn.metrics import roc_auc_score
+
+    neg = np.sort(scores[y == 0])[::-1]
+    k = int(np.floor(target * len(neg) + 1e-9))
+    thr = np.nextafter(neg[k], np.inf) if k < len(neg) else -np.inf
+    fp, fn = rates(y, (scores >= thr).astype(int))
+    return fn, fp, float(roc_auc_score(y, scores))
 
 
 def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...], oracle_margin: np.ndarray | None = None,
@@ -132,8 +152,11 @@ def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...], or
             res = {"holdout": (fn, fp)}
             res |= crossfit(sim, known[o], ref, refit) or {"margin": held_margin}
             margin = res.pop("margin")
+            oracle = res.pop("oracle", None)
             for way, (fn, fp) in res.items():
                 print(f"{sim.cfg.name:>16} seed {seed} {o:>7} {way:>7} {len(known[o]):>4} labels: fixed input FN {fn:.3f} FP {fp:.3f}", flush=True)
+            if oracle:
+                print(f"{sim.cfg.name:>16} seed {seed} {o:>7} test-oracle threshold {len(known[o]):>4} labels: FN {oracle[0]:.3f} FP {oracle[1]:.3f} AUC {oracle[2]:.4f}", flush=True)
             if i + 1 == len(counts) or counts[i + 1] <= len(known[o]):
                 continue
             more = counts[i + 1] - len(known[o])
@@ -147,6 +170,7 @@ def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...], or
 LINE = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\w+)\s+(\d+) labels: fixed input FN ([\d.]+) FP ([\d.]+)")
 
 
+ORACLE = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+) test-oracle threshold\s+(\d+) labels: FN ([\d.]+) FP ([\d.]+) AUC ([\d.]+)")
 EVERY = re.compile(r"\s*(\S+) every label \(\d+\): .*?refit FN ([\d.]+); target ([\d.]+)")
 
 
@@ -166,7 +190,10 @@ def from_logs(logs: list[str], plot: str | None = None) -> None:
                 if m[4] == "holdout":
                     runs.append({})
                 runs[-1][m[4]] = (int(m[5]), float(m[6]), float(m[7]))
+            elif m := ORACLE.match(line):
+                cells[m[1]][m[3]][int(m[2])][-1]["oracle"] = (int(m[4]), float(m[5]), float(m[6]), float(m[7]))
     drawn: dict[str, dict[str, list[tuple]]] = {}  # query -> "order way" -> mean curve, for --plot
+    reach: dict[str, dict[str, tuple]] = {}  # query -> order -> (labels to reach cross-fitted, at the test oracle's threshold)
     for q, by in cells.items():
         ref_fn, target = refs[q]
         print(f"\n{q}: mean fixed-input test FN / FP (every label, held out: {ref_fn:.3f}; bar {ref_fn + FN_TOL:.3f} FN, {target + FP_SLACK:.2f} FP)")
@@ -186,6 +213,15 @@ def from_logs(logs: list[str], plot: str | None = None) -> None:
                     drawn.setdefault(q, {})[f"{o} {way}"] = curve
                 print(f"| {o} {way} ({len(seeds)} seeds) | " + " | ".join(f"{c[0]:.0f}: {c[1]:.3f} / {c[2]:.3f}" for c in curve)
                       + f" | labels to reach: {ceiling.reached(curve, ref_fn, target)}")
+                if way == "crossfit":
+                    reach.setdefault(q, {})[o] = (ceiling.reached(curve, ref_fn, target), None)
+            oracle = [[by_seed[s][k]["oracle"] for s in seeds if "oracle" in by_seed[s][k]] for k in range(n)]
+            if all(oracle):
+                curve = [tuple(np.mean([c[j] for c in cs]) for j in range(4)) for cs in oracle]
+                got = ceiling.reached([c[:3] for c in curve], ref_fn, target)
+                reach[q][o] = (reach[q][o][0], got)
+                print(f"| {o} test-oracle threshold ({min(map(len, oracle))}+ seeds) | "
+                      + " | ".join(f"{c[0]:.0f}: {c[1]:.3f} / {c[2]:.3f}, AUC {c[3]:.4f}" for c in curve) + f" | labels to reach: {got}")
             for way in ("crossfit", "refit"):
                 pairs = [(c.get(way, c["holdout"])[1], c["holdout"][1], c.get(way, c["holdout"])[2] - c["holdout"][2])
                          for s in seeds for c in by_seed[s][:n]]
@@ -194,6 +230,13 @@ def from_logs(logs: list[str], plot: str | None = None) -> None:
                 p = wilcoxon(x[~same], y[~same]).pvalue if (~same).sum() else 1.0
                 print(f"- {o} {way} - holdout: {np.mean(x - y):+.3f} test FN ({np.mean(dfp):+.3f} FP), lower {int((x < y).sum())} / "
                       f"equal {int(same.sum())} / higher {int((x > y).sum())} of {len(x)} cells, p = {p:.2g}")
+    print("\nLabels to reach, cross-fitted threshold / the test oracle's threshold (best order / random):")
+    for q, by in reach.items():
+        def ratio(j: int) -> str:
+            best = min((r[j] for o, r in by.items() if o != "random" and r[j] is not None), default=None)
+            rnd = by.get("random", (None, None))[j]
+            return f"{best / rnd:.2f}" if best and rnd else "-"
+        print(f"| {q} | " + " | ".join(f"{o} {r[0]} / {r[1]}" for o, r in sorted(by.items())) + f" | {ratio(0)} / {ratio(1)} |")
     if plot:
         ceiling.draw(drawn, {q: r[0] for q, r in refs.items()}, plot, style)
 
@@ -227,10 +270,13 @@ def main() -> None:
             ref_fn = ceiling.fit(sim, sim.pickable, ref)[0]
             cf = crossfit(sim, sim.pickable, ref) or {}
             oracle_margin = cf.pop("margin", None)
+            every_oracle = cf.pop("oracle", None)
             target = sim.cfg.search.operating_point.target
             print(f"{sim.cfg.name:>16} every label ({every['labels']}): test FN {every['test_fn']:.3f} FP {every['test_fp']:.3f}; "
                   f"its pick trial {ref.number}, {ref.input.layer} {ref.head}; refit FN {ref_fn:.3f}; target {target}; "
-                  + "; ".join(f"{w} FN {fn:.3f} FP {fp:.3f}" for w, (fn, fp) in cf.items()), flush=True)
+                  + "; ".join(f"{w} FN {fn:.3f} FP {fp:.3f}" for w, (fn, fp) in cf.items())
+                  + (f"; the bagged head at the test oracle's threshold FN {every_oracle[0]:.3f} FP {every_oracle[1]:.3f} AUC {every_oracle[2]:.4f}"
+                     if every_oracle else ""), flush=True)
             for s in seeds:
                 run(sim, s, counts, ref, orders, oracle_margin, refit)
             print(f"({time.perf_counter() - t:.0f} s)\n", flush=True)
