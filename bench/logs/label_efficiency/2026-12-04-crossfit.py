@@ -37,6 +37,7 @@ the lowest threshold that holds test FP at the target, chosen on the test block 
 test AUC is logged. That splits a labelled set's worth in two: what its head's ranking is worth
 whatever rule sets the threshold, and what the rule on its labels loses beside it. If random frames
 reach the bar there with few labels, no threshold rule can make any order need a third of theirs.
+`--dump DIR` saves each cross-fitted cell's scores for `2026-12-04-threshold-rules.py`.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ from autocrop.labels import block_of  # noqa: E402
 from autocrop.metrics import choose_threshold, rates  # noqa: E402
 
 WAYS = ("holdout", "bagged", "refit")
+DUMP: Path | None = None  # `--dump DIR`: each cross-fitted cell's scores, for 2026-12-04-threshold-rules.py
 
 
 def scores_of(head, ref, sim: Sim, rows: np.ndarray) -> np.ndarray:
@@ -74,7 +76,7 @@ def scores_of(head, ref, sim: Sim, rows: np.ndarray) -> np.ndarray:
         return head(torch.from_numpy(ref.input.gather_windows(sim.full.store, rows))[None])[0].numpy()
 
 
-def crossfit(sim: Sim, known: np.ndarray, ref, refit: bool = True) -> dict | None:
+def crossfit(sim: Sim, known: np.ndarray, ref, refit: bool = True, tag: str = "") -> dict | None:
     """(test FN, FP) of the bagged and the refit head, thresholded on out-of-fold scores, and the
     bagged head's margins on every pickable row (`margin`); None when a fold's complement lacks a
     class (it cannot train)."""
@@ -110,6 +112,9 @@ def crossfit(sim: Sim, known: np.ndarray, ref, refit: bool = True) -> dict | Non
     fp_b, fn_b = rates(yt, (np.mean(test_scores, axis=0) >= thr).astype(int))
     margin = np.abs(np.mean(pick_scores, axis=0) - thr) / (float(np.std(s)) or 1.0)
     oracle = oracle_threshold(np.mean(test_scores, axis=0), yt, op.target)
+    if DUMP and tag:
+        np.savez(DUMP / f"{sim.cfg.name} {tag} {int(labelled.sum())}.npz", s=s, y=y, b=b, u=u, ub=ub, test=np.mean(test_scores, axis=0), yt=yt,
+                 thr=thr, op=np.array([op.rule, op.target, op.per_block, op.reserve], dtype=object))
     if not refit:
         return {"bagged": (fn_b, fp_b), "margin": margin, "oracle": oracle}
     all_ = replace(data, splits={"train": sim.pickable[labelled], "val": sim.pickable[labelled], "test": test},
@@ -150,7 +155,7 @@ def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...], or
                 known[o] = ceiling.even_at(sim, count, seed, starts[o])
             fn, fp, held_margin = ceiling.fit(sim, known[o], ref)
             res = {"holdout": (fn, fp)}
-            res |= crossfit(sim, known[o], ref, refit) or {"margin": held_margin}
+            res |= crossfit(sim, known[o], ref, refit, f"{seed} {o}") or {"margin": held_margin}
             margin = res.pop("margin")
             oracle = res.pop("oracle", None)
             for way, (fn, fp) in res.items():
@@ -203,7 +208,8 @@ def from_logs(logs: list[str], plot: str | None = None) -> None:
                     c["crossfit"] = c.get("bagged", c["holdout"])
             seeds = sorted(by_seed)
             n = min(len(v) for v in by_seed.values())
-            for way in ("holdout", "crossfit", "refit"):
+            has_refit = any("refit" in c for runs in by_seed.values() for c in runs)
+            for way in ("holdout", "crossfit", "refit")[:3 if has_refit else 2]:
                 if any(way not in by_seed[s][k] for s in seeds for k in range(n)):
                     way_cells = {(s, k): by_seed[s][k].get(way, by_seed[s][k]["holdout"]) for s in seeds for k in range(n)}
                 else:
@@ -222,7 +228,7 @@ def from_logs(logs: list[str], plot: str | None = None) -> None:
                 reach[q][o] = (reach[q][o][0], got)
                 print(f"| {o} test-oracle threshold ({min(map(len, oracle))}+ seeds) | "
                       + " | ".join(f"{c[0]:.0f}: {c[1]:.3f} / {c[2]:.3f}, AUC {c[3]:.4f}" for c in curve) + f" | labels to reach: {got}")
-            for way in ("crossfit", "refit"):
+            for way in ("crossfit", "refit")[:2 if has_refit else 1]:
                 pairs = [(c.get(way, c["holdout"])[1], c["holdout"][1], c.get(way, c["holdout"])[2] - c["holdout"][2])
                          for s in seeds for c in by_seed[s][:n]]
                 x, y, dfp = np.array(pairs).T
@@ -253,8 +259,14 @@ def main() -> None:
         args = sys.argv[2:]
         plot = args[args.index("--plot") + 1] if "--plot" in args else None
         return from_logs([a for a in args if a not in ("--plot", plot)], plot)
+    global DUMP
     refit = "--no-refit" not in sys.argv
     argv = [a for a in sys.argv if a != "--no-refit"]
+    if "--dump" in argv:
+        i = argv.index("--dump")
+        DUMP = Path(argv[i + 1])
+        DUMP.mkdir(parents=True, exist_ok=True)
+        del argv[i:i + 2]
     names, seeds = argv[1].split(","), range(*map(int, argv[2].split(":")))
     counts = [int(c) for c in argv[3].split(",")]
     orders = tuple(argv[4].split(",")) if len(argv) > 4 else ("random", "even")
