@@ -280,7 +280,7 @@ def main() -> None:
             ref = sim.pick
             assert ref is not None
             ref_fn = ceiling.fit(sim, sim.pickable, ref)[0]
-            cf = crossfit(sim, sim.pickable, ref) or {}
+            cf = crossfit(sim, sim.pickable, ref, tag="0 every") or {}
             oracle_margin = cf.pop("margin", None)
             every_oracle = cf.pop("oracle", None)
             target = sim.cfg.search.operating_point.target
