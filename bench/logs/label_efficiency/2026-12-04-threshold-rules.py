@@ -26,7 +26,7 @@ every-label held-out test FN + 0.02 and FP within the target + 0.03) and labels 
 every-label cell under each rule (what the rule does to a fully labelled query); last, each rule
 against the product's, cell by cell (the same labelled sets, every order and count): the mean
 difference in test FN and FP, how many cells end over the target + 0.03 in test FP, and a Wilcoxon
-signed-rank p on FN.
+signed-rank p on FN; and the change in test FN by order.
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def main() -> None:
     folder, rules = Path(sys.argv[1]), args or list(RULES)
     cells: dict = defaultdict(list)  # (query, order, count index, rule) -> [(labels, fn, fp)]
     paired: dict = defaultdict(list)  # (query, rule) -> [(fn, fp)], one per cell in the same order for every rule
+    by_order: dict = defaultdict(list)  # (query, rule, order) -> [fn], likewise
     every: dict = {}
     runs: dict = defaultdict(list)  # (query, seed, order) -> [(labels, path)]
     for path in folder.glob("*.npz"):
@@ -128,6 +129,7 @@ def main() -> None:
                 else:
                     cells[(q, order, i, rule)].append((n, fn, fp))
                     paired[(q, rule)].append((fn, fp))
+                    by_order[(q, rule, order)].append(fn)
     seeds = {q: len({k[1] for k in runs if k[0] == q and k[2] != "every"}) for q in {k[0] for k in runs}}
     for q in sorted({k[0] for k in cells}):
         bar = REF_FN[q] + FN_TOL
@@ -161,6 +163,12 @@ def main() -> None:
             p = wilcoxon(d[:, 0][d[:, 0] != 0]).pvalue if (d[:, 0] != 0).sum() else 1.0
             row.append(f"{d[:, 0].mean():+.3f} (p = {p:.1g}), {d[:, 1].mean():+.3f}; {over}")
         print(f"| {q} | " + " | ".join(row) + " |")
+    orders = sorted({k[2] for k in by_order})
+    print(f"\nTest FN against the product's rule, by order ({', '.join(orders)}): does a rule help one labelling more than another?")
+    for q in sorted({k[0] for k in by_order}):
+        print(f"| {q} | " + " | ".join(
+            rule + " " + " ".join(f"{np.mean(np.subtract(by_order[(q, rule, o)], by_order[(q, 'product', o)])):+.3f}" for o in orders)
+            for rule in rules if rule != "product" and (q, "product", orders[0]) in by_order) + " |")
 
 
 def target_of(folder: Path, q: str) -> float:
