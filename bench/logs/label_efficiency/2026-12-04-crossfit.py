@@ -35,8 +35,8 @@ trains and thresholds? `--no-refit` skips the refit head (these orders need only
 The test oracle's threshold (added 2026-12-04, the twelfth run): each bagged head is also judged at
 the lowest threshold that holds test FP at the target, chosen on the test block itself, and its
 test AUC is logged. That splits a labelled set's worth in two: what its head's ranking is worth
-whatever rule sets the threshold, and what the rule on its labels loses beside it. If random frames
-reach the bar there with few labels, no threshold rule can make any order need a third of theirs.
+whatever rule sets the threshold, and what the rule on its labels loses beside it. Where random
+frames' heads reach the bar there as soon as the best order's, the order's lead lies in the threshold.
 `--dump DIR` saves each cross-fitted cell's scores for `2026-12-04-threshold-rules.py`.
 """
 
