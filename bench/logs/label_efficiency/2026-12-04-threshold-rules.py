@@ -1,7 +1,7 @@
 """Other threshold rules on the same cross-fitted cells, offline (twelfth run).
 
     AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py Q[,Q] 0:10 12,16,24,32,48,64 random,even,margin --no-refit --dump DIR
-    .venv/bin/python bench/logs/label_efficiency/2026-12-04-threshold-rules.py DIR [--counts 12,16,24,32,48,64] [RULE ...]
+    .venv/bin/python bench/logs/label_efficiency/2026-12-04-threshold-rules.py DIR --logs CROSSFIT_LOG [...] [--counts 12,16,...] [--rules RULE,...]
 
 The test oracle's threshold (`2026-12-04-crossfit.py`) found that the labelling order's lead lies in
 where the threshold is set, not in how the head ranks. Each dumped cell holds the out-of-fold
@@ -19,11 +19,14 @@ judges each:
 - `pooled`: the target on the cycles pooled, not in each.
 - `pooled-2x`: the target pooled, and within twice the target in each cycle.
 
-Printed: per query and order, mean test FN / FP by count (a cell is filed under the largest count of
-the run's grid that its labels reach, since starts are topped up until they can train; cells where a
-fold could not train are not dumped, so the first counts may average fewer seeds, shown in brackets) (starred where it meets the bar: the
-every-label held-out test FN + 0.02 and FP within the target + 0.03) and labels to reach, and the
-every-label cell under each rule (what the rule does to a fully labelled query); last, each rule
+The bar (the every-label held-out test FN + 0.02, mean test FP within the target + 0.03) is read
+from the every-label lines of the dumping run's logs (`--logs`).
+
+Printed: per query and order, mean test FN / FP by count, starred where it meets the bar, and labels
+to reach. A cell is filed under the largest count of the run's grid (`--counts`) that its labels
+reach, since starts are topped up until they can train; cells where a fold could not train are not
+dumped, so the first counts may average fewer seeds (shown in brackets). Then the every-label cell
+under each rule (what the rule does to a fully labelled query); last, each rule
 against the product's, cell by cell (the same labelled sets, every order and count): the mean
 difference in test FN and FP, how many cells end over the target + 0.03 in test FP, and a Wilcoxon
 signed-rank p on FN; and the change in test FN by order.
@@ -31,8 +34,9 @@ signed-rank p on FN; and the change in test FN by order.
 
 from __future__ import annotations
 
+import argparse
+import importlib.util
 import re
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -42,9 +46,11 @@ from sklearn.linear_model import LogisticRegression
 
 import autocrop.metrics as M
 
+_spec = importlib.util.spec_from_file_location("crossfit", Path(__file__).resolve().parent / "2026-12-04-crossfit.py")
+crossfit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(crossfit)  # type: ignore[union-attr]
+FP_SLACK = crossfit.FP_SLACK
 PRODUCT = M.class_probability
-REF_FN = {"car-left-near": 0.060, "right-near-strict": 0.018, "small-left": 0.034, "right-mid": 0.013, "right-near": 0.116}  # the every-label held-out test FN (the logs' first line)
-FN_TOL, FP_SLACK = 0.02, 0.03
 
 
 def platt(c: float):
@@ -94,21 +100,22 @@ def threshold(d, rule: str) -> float:
         if rule == "pooled-2x":
             return max(M.choose_threshold(d["s"], d["y"], kind, target, None, reserve, u, None),
                        M.choose_threshold(d["s"], d["y"], kind, 2 * target, d["b"], reserve, u, d["ub"]))
-        blocks = per_block
-        return M.choose_threshold(d["s"], d["y"], kind, target, d["b"] if blocks else None, 0 if rule == "reserve-0" else reserve,
-                                  u, d["ub"] if blocks else None)
+        return M.choose_threshold(d["s"], d["y"], kind, target, d["b"] if per_block else None, 0 if rule == "reserve-0" else reserve,
+                                  u, d["ub"] if per_block else None)
     finally:
         M.class_probability = PRODUCT
 
 
 def main() -> None:
-    args = sys.argv[2:]
-    grid = [12, 16, 24, 32, 48, 64]
-    if "--counts" in args:
-        i = args.index("--counts")
-        grid = [int(c) for c in args[i + 1].split(",")]
-        del args[i:i + 2]
-    folder, rules = Path(sys.argv[1]), args or list(RULES)
+    ap = argparse.ArgumentParser(description="Other threshold rules on the cells that 2026-12-04-crossfit.py --dump saved.")
+    ap.add_argument("folder", type=Path, help="the --dump folder")
+    ap.add_argument("--logs", nargs="+", required=True, help="the dumping run's logs (their every-label lines set each query's bar)")
+    ap.add_argument("--counts", default="12,16,24,32,48,64", help="the dumping run's label counts")
+    ap.add_argument("--rules", default=",".join(RULES), help=f"some of {', '.join(RULES)}")
+    args = ap.parse_args()
+    folder, grid, rules = args.folder, [int(c) for c in args.counts.split(",")], args.rules.split(",")
+    refs = {m[1]: (float(m[2]), float(m[3])) for log in args.logs for line in Path(log).read_text().splitlines()
+            if (m := crossfit.EVERY.match(line))}  # query -> (every-label held-out test FN, target)
     cells: dict = defaultdict(list)  # (query, order, count index, rule) -> [(labels, fn, fp)]
     paired: dict = defaultdict(list)  # (query, rule) -> [(fn, fp)], one per cell in the same order for every rule
     by_order: dict = defaultdict(list)  # (query, rule, order) -> [fn], likewise
@@ -132,30 +139,30 @@ def main() -> None:
                     by_order[(q, rule, order)].append(fn)
     seeds = {q: len({k[1] for k in runs if k[0] == q and k[2] != "every"}) for q in {k[0] for k in runs}}
     for q in sorted({k[0] for k in cells}):
-        bar = REF_FN[q] + FN_TOL
-        target = target_of(folder, q)
+        ref_fn, target = refs[q]
+        bar = ref_fn + crossfit.FN_TOL
         print(f"\n{q}: bar {bar:.3f} FN, {target + FP_SLACK:.2f} FP; every label: "
               + ", ".join(f"{r} {every[(q, r)][0]:.3f} / {every[(q, r)][1]:.3f}" for r in rules if (q, r) in every))
         for order in sorted({k[1] for k in cells if k[0] == q}):
             for rule in rules:
-                row, reach = [], None
+                row, curve = [], []
                 for i in range(len(grid)):
                     if (q, order, i, rule) not in cells:
                         continue
                     c = cells[(q, order, i, rule)]
-                    n, fn, fp = np.mean(c, axis=0)
-                    ok = bool(fn <= bar + 1e-9 and fp <= target + FP_SLACK + 1e-9)
-                    reach = (reach or round(n)) if ok else None  # reached from here on
+                    curve.append(tuple(np.mean(c, axis=0)))
+                    n, fn, fp = curve[-1]
+                    ok = bool(fn <= bar and fp <= target + FP_SLACK)
                     row.append(f"{'*' * ok}{n:.0f}: {fn:.3f} / {fp:.3f}" + (f" ({len(c)})" if len(c) < seeds[q] else ""))
-                print(f"| {order} | {rule} | " + " | ".join(row) + f" | labels to reach: {reach}")
+                print(f"| {order} | {rule} | " + " | ".join(row) + f" | labels to reach: {crossfit.ceiling.reached(curve, ref_fn, target)}")
     print(f"\nEach rule against the product's, cell by cell (few-label cells of every order and count; test FN, FP; cells over the target + {FP_SLACK} FP):")
     print("| query | " + " | ".join(rules) + " |")
     for q in sorted({k[0] for k in paired}):
         base = np.array(paired[(q, "product")]) if (q, "product") in paired else None
-        row = []
+        row, target = [], refs[q][1]
         for rule in rules:
             x = np.array(paired[(q, rule)])
-            over = int((x[:, 1] > target_of(folder, q) + FP_SLACK + 1e-9).sum())
+            over = int((x[:, 1] > target + FP_SLACK + 1e-9).sum())
             if base is None or rule == "product":
                 row.append(f"{x[:, 0].mean():.3f}, {x[:, 1].mean():.3f}; {over}/{len(x)}")
                 continue
@@ -169,10 +176,6 @@ def main() -> None:
         print(f"| {q} | " + " | ".join(
             rule + " " + " ".join(f"{np.mean(np.subtract(by_order[(q, rule, o)], by_order[(q, 'product', o)])):+.3f}" for o in orders)
             for rule in rules if rule != "product" and (q, "product", orders[0]) in by_order) + " |")
-
-
-def target_of(folder: Path, q: str) -> float:
-    return float(np.load(next(folder.glob(f"{q} *.npz")), allow_pickle=True)["op"][1])
 
 
 if __name__ == "__main__":
