@@ -1,7 +1,7 @@
 """Every label twice: cross-fitting instead of a held-out validation split, judged with the input fixed.
 
     AUTOCROP_SHARED=../shared .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py QUERY[,QUERY] FIRST:LAST COUNTS [ORDER,ORDER]
-    .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py --from-log LOG [...] [--plot PNG]
+    .venv/bin/python bench/logs/label_efficiency/2026-12-04-crossfit.py --from-log LOG [...] [--plot PNG] [--against ORDER]
 
 The ceiling run (`2026-12-04-ceiling.py --grid`) found that either half of a labelled set alone is
 cheap (13-48 training labels with validation labelled whole; 6-64 validation labels with training
@@ -38,6 +38,13 @@ test AUC is logged. That splits a labelled set's worth in two: what its head's r
 whatever rule sets the threshold, and what the rule on its labels loses beside it. Where random
 frames' heads reach the bar there as soon as the best order's, the order's lead lies in the threshold.
 `--dump DIR` saves each cross-fitted cell's scores for `2026-12-04-threshold-rules.py`.
+
+Every pick near the threshold (added 2026-12-04, the thirteenth run): `both` picks a batch's
+validation share nearest the threshold too (from the validation block, no two within
+`LABEL_MIN_GAP` frames), not next in time; `cycles` picks the whole batch nearest the threshold,
+over the training and validation blocks, taking the time cycles in turn, so that every cycle's
+threshold, which must hold the target on its own, gains frames near it. Both from even's start.
+Random frames' lead lies in the threshold (above): do picks that pin it in every block pin it sooner?
 """
 
 from __future__ import annotations
@@ -144,7 +151,7 @@ def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...], or
     sim.cfg.search.seed = seed
     starts = {"random": sim.until_trainable(rng.choice(sim.pickable, counts[0], replace=False), rng)}
     starts["even"] = sim.until_trainable(sim.nested(counts[0], seed), rng)
-    starts["margin"] = starts["mix"] = starts["oracle"] = starts["even"]
+    starts["margin"] = starts["mix"] = starts["oracle"] = starts["both"] = starts["cycles"] = starts["even"]
     val, train = sim.full.splits["val"], sim.full.splits["train"]
     val_order = ceiling.nested(val, seed) if len(np.intersect1d(val, sim.pickable)) else np.zeros(0, int)
     train_order = ceiling.nested(train, seed + 1000)  # a stream of its own, as in the ceiling run
@@ -170,6 +177,45 @@ def run(sim: Sim, seed: int, counts: list[int], ref, orders: tuple[str, ...], or
             elif o in ("margin", "mix", "oracle"):
                 known[o] = ceiling.batch(sim, known[o], more, oracle_margin if o == "oracle" else margin, val_order,
                                          train_order if o == "mix" else None)
+            elif o in ("both", "cycles"):
+                known[o] = near_threshold(sim, known[o], more, margin, o == "cycles")
+
+
+def near_threshold(sim: Sim, known: np.ndarray, more: int, margin: np.ndarray, by_cycle: bool) -> np.ndarray:
+    """`more` unlabelled training and validation frames nearest the threshold, no two within
+    `LABEL_MIN_GAP` frames: in the split's shares (`both`), or the time cycles in turn (`cycles`)."""
+    full = sim.full
+    f_train, f_val = sim.cfg.split.fractions[:2]
+    n_val = int(round(more * f_val / (f_train + f_val)))
+    labelled = set(known.tolist())
+    order = [int(sim.pickable[i]) for i in np.argsort(margin, kind="stable") if int(sim.pickable[i]) not in labelled]
+    val, train = set(full.splits["val"].tolist()), set(full.splits["train"].tolist())
+    picks: list[int] = []
+
+    def take(rows: list[int], n: int) -> None:
+        for r in rows:
+            if n <= 0:
+                return
+            if r not in picks and all(abs(r - p) >= ceiling.LABEL_MIN_GAP for p in picks):
+                picks.append(r)
+                n -= 1
+
+    if not by_cycle:
+        take([r for r in order if r in val], n_val)
+        take([r for r in order if r in train], more - len(picks))
+        return np.union1d(known, picks).astype(int)
+    rows = [r for r in order if r in val or r in train]
+    cyc = dict(zip(rows, block_of(np.array(rows, int), len(full.ids), sim.cfg.split.blocks).tolist(), strict=True)) if rows else {}
+    k = 0
+    while len(picks) < more and any(r not in picks for r in rows):
+        before = len(picks)
+        for c in range(sim.cfg.split.blocks):
+            if len(picks) < more:
+                take([r for r in rows if cyc[r] == (k + c) % sim.cfg.split.blocks], 1)
+        if len(picks) == before:
+            break
+        k += 1
+    return np.union1d(known, picks).astype(int)
 
 
 LINE = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+)\s+(\w+)\s+(\d+) labels: fixed input FN ([\d.]+) FP ([\d.]+)")
@@ -179,9 +225,11 @@ ORACLE = re.compile(r"\s*(\S+) seed (\d+)\s+(\w+) test-oracle threshold\s+(\d+) 
 EVERY = re.compile(r"\s*(\S+) every label \(\d+\): .*?refit FN ([\d.]+); target ([\d.]+)")
 
 
-def from_logs(logs: list[str], plot: str | None = None) -> None:
-    """Mean curves by count (the i-th count of a seed's run), and paired tests against holdout.
-    `crossfit` is what a product would do: bagged where every fold could train, else holdout."""
+def from_logs(logs: list[str], plot: str | None = None, against: str | None = None) -> None:
+    """Mean curves by count (the i-th count of a seed's run), and paired tests against holdout
+    (with `against`, also each order's cross-fitted cells against that order's, seed by seed and
+    count by count). `crossfit` is what a product would do: bagged where every fold could train,
+    else holdout."""
     from scipy.stats import wilcoxon
 
     cells: dict = {}  # query -> order -> seed -> [{way: (labels, fn, fp)}], one dict per count
@@ -236,6 +284,16 @@ def from_logs(logs: list[str], plot: str | None = None) -> None:
                 p = wilcoxon(x[~same], y[~same]).pvalue if (~same).sum() else 1.0
                 print(f"- {o} {way} - holdout: {np.mean(x - y):+.3f} test FN ({np.mean(dfp):+.3f} FP), lower {int((x < y).sum())} / "
                       f"equal {int(same.sum())} / higher {int((x > y).sum())} of {len(x)} cells, p = {p:.2g}")
+        for o in sorted(by) if against in by else []:
+            if o == against:
+                continue
+            pairs = [(a["crossfit"][1], b["crossfit"][1], a["crossfit"][2] - b["crossfit"][2])
+                     for s in sorted(set(by[o]) & set(by[against])) for a, b in zip(by[o][s], by[against][s])]
+            x, y, dfp = np.array(pairs).T
+            same = x == y
+            p = wilcoxon(x[~same], y[~same]).pvalue if (~same).sum() else 1.0
+            print(f"- {o} - {against}, cross-fitted: {np.mean(x - y):+.3f} test FN ({np.mean(dfp):+.3f} FP), lower {int((x < y).sum())} / "
+                  f"equal {int(same.sum())} / higher {int((x > y).sum())} of {len(x)} cells, p = {p:.2g}")
     print("\nLabels to reach, cross-fitted threshold / the test oracle's threshold (best order / random):")
     for q, by in reach.items():
         def ratio(j: int) -> str:
@@ -258,7 +316,8 @@ def main() -> None:
     if sys.argv[1] == "--from-log":
         args = sys.argv[2:]
         plot = args[args.index("--plot") + 1] if "--plot" in args else None
-        return from_logs([a for a in args if a not in ("--plot", plot)], plot)
+        against = args[args.index("--against") + 1] if "--against" in args else None
+        return from_logs([a for a in args if a not in ("--plot", plot, "--against", against)], plot, against)
     global DUMP
     refit = "--no-refit" not in sys.argv
     argv = [a for a in sys.argv if a != "--no-refit"]
