@@ -39,7 +39,7 @@ def add_label_command(sub) -> None:
     c.add_argument("config", metavar="CONFIG", help="query config YAML")
     c.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a config key; repeatable")
     c.add_argument("--n", type=int, default=50, help="frames to propose (default 50)")
-    c.add_argument("--study", help="the search whose heads vote (default: the config's name); none yet: a cold start")
+    c.add_argument("--study", help="the search whose heads vote (default: the config's name, and a cold start while it has none; a study named here must exist)")
     c.add_argument("--out", help="CSV to write (default: <study>-label-next.csv beside the config); the sheet goes beside it as .png")
     c.add_argument("--seed", type=int, default=0, help="tie-breaks, the clustering behind typical picks, the random ones and the validation draws (default 0)")
     mode = c.add_mutually_exclusive_group()
@@ -73,6 +73,10 @@ def cmd_label_next(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: folder {out.parent} does not exist; create it or choose another path")
     if args.min_distance < 0 or args.min_gap < 1:
         raise ConfigError(f"--min-distance {args.min_distance} --min-gap {args.min_gap}: give a distance >= 0 and a gap >= 1")
+    if args.study and not (args.cold or args.even):  # named, so meant to exist: a typo must not turn into a cold start
+        from autocrop.study import load_existing
+
+        load_existing(cfg, args.study, f"label-next --study {args.study}")
     data = prepare(cfg, need_trainable=False, allow_unlabelled=True)
     print(f"{cfg.name}: {data.describe()}")
     batch = next_batch(data, args.n, study, args.seed, args.min_distance, args.min_gap, args.cold, not args.quiet, args.even)

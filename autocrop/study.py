@@ -20,7 +20,7 @@ from autocrop.defaults import GRACE_S, HEARTBEAT_S, SCHEMA_RETRIES, TRIAL_SEED_S
 from autocrop.errors import ConfigError, DataError
 from autocrop.records import TrialRecord
 
-__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "requeue_failed", "RETRY_ATTR", "is_url", "peek", "JOURNAL_FILE", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
+__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "requeue_failed", "RETRY_ATTR", "is_url", "peek", "study_names", "JOURNAL_FILE", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
            "all_records", "pareto_numbers", "find_record", "trial_seed", "store_baselines", "has_baselines", "tell_record"]
 
 OBJECTIVES = ("cost_madds", "val_fp", "val_fn")
@@ -36,8 +36,7 @@ def storage_url(cfg: Config) -> str:
     the SQLite file of earlier versions (`optuna.db`) keeps using it."""
     if cfg.search.storage:
         return cfg.search.storage
-    home = Path(cfg.tracking.dir)
-    home.mkdir(parents=True, exist_ok=True)
+    home = Path(cfg.tracking.dir)  # created with the journal, by `storage`
     legacy, journal = home.resolve() / "optuna.db", home.resolve() / JOURNAL_FILE
     return f"sqlite:///{legacy}" if legacy.is_file() and not journal.exists() else str(journal)
 
@@ -176,22 +175,28 @@ def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | No
     return study
 
 
+def study_names(cfg: Config) -> list[str]:
+    """The studies in the storage: none, and nothing created, while its journal file does not exist."""
+    where = storage_url(cfg)
+    if not is_url(where) and not Path(where).exists():
+        return []
+    return optuna.study.get_all_study_names(storage(cfg))
+
+
 def peek(cfg: Config, name: str) -> optuna.Study | None:
-    """The study if it exists, else None (creates nothing but the storage itself)."""
-    store = storage(cfg)
-    if name not in optuna.study.get_all_study_names(store):
+    """The study if it exists, else None (a database storage gets its schema; a journal file is not created)."""
+    if name not in study_names(cfg):
         return None
-    return optuna.load_study(study_name=name, storage=store)
+    return optuna.load_study(study_name=name, storage=storage(cfg))
 
 
 def load_existing(cfg: Config, name: str, where: str) -> optuna.Study:
-    """An existing study, or one line naming the studies there."""
-    try:
-        return optuna.load_study(study_name=name, storage=storage(cfg))
-    except KeyError:
-        names = optuna.study.get_all_study_names(storage(cfg))
+    """An existing study, or one line naming the studies there (and nothing created)."""
+    names = study_names(cfg)
+    if name not in names:
         raise ConfigError(f"{where}: no study `{name}` in {storage_url(cfg)}; run `autocrop search` first "
-                          f"(studies there: {', '.join(names) or 'none'})") from None
+                          f"(studies there: {', '.join(names) or 'none'})")
+    return optuna.load_study(study_name=name, storage=storage(cfg))
 
 
 def trial_records(study: optuna.Study) -> list[TrialRecord]:

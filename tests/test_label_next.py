@@ -168,15 +168,16 @@ def test_a_filled_batch_appends_to_the_labels_and_the_next_search_uses_it(partia
     (["--out", "missing/next.csv"], "folder missing does not exist"),
     (["--out", "next.txt"], "give a .csv path"),
     (["--min-gap", "0"], "give a distance >= 0 and a gap >= 1"),
+    (["--study", "car-tset"], "no study `car-tset`"),  # a typo is not a cold start
 ])
 def test_bad_arguments_are_one_line_exit_2_and_write_nothing(partial, tmp_path, capsys, monkeypatch, args, message):
     cfg, *_ = partial
     monkeypatch.chdir(tmp_path)
-    before = sorted(p.name for p in tmp_path.iterdir())
+    before = {d: sorted(p.name for p in d.iterdir()) for d in (tmp_path, cfg.parent)}
     assert main(["label-next", str(cfg), "--quiet", "--no-mlflow", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert {d: sorted(p.name for p in d.iterdir()) for d in before} == before
 
 
 def test_nothing_to_propose_when_every_frame_is_labelled(query, capsys, tmp_path):

@@ -8,15 +8,26 @@ from autocrop.cli import main
 from conftest import write_config
 
 
-@pytest.mark.parametrize("storage,says", [
-    ("nosuchdialect://host/db", "cannot open the study database (Can't load plugin: sqlalchemy.dialects:nosuchdialect)"),
-    ("/proc/autocrop/studies.journal", "cannot open the study journal ("),
+@pytest.mark.parametrize("command,storage,says", [
+    ("report", "nosuchdialect://host/db", "search.storage nosuchdialect://host/db: cannot open the study database (Can't load plugin: sqlalchemy.dialects:nosuchdialect)"),
+    ("search", "/proc/autocrop/studies.journal", "search.storage /proc/autocrop/studies.journal: cannot open the study journal ("),
+    # reading creates no journal: there is none, so no study in it
+    ("report", "/proc/autocrop/studies.journal", "no study `car-test` in /proc/autocrop/studies.journal; run `autocrop search` first"),
 ])
-def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path, capsys, storage, says):
+def test_a_storage_that_cannot_be_opened_is_one_line(tmp_path, capsys, command, storage, says):
     cfg = write_config(tmp_path)
-    assert main(["report", str(cfg), "--set", f"search.storage={storage}"]) == 2
+    assert main([command, str(cfg), "--set", f"search.storage={storage}", *["--no-mlflow"] * (command == "search")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"search.storage {storage}: {says}" in err, err
+    assert err.count("\n") == 1 and says in err, err
+    assert not (tmp_path / "cache").exists()  # refused before any work
+
+
+def test_reading_a_study_that_does_not_exist_creates_nothing(tmp_path, capsys):
+    cfg = write_config(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["report", str(cfg)]) == 2
+    assert "no study `car-test`" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no mlruns/ with an empty journal
 
 
 def test_a_damaged_journal_is_named_and_left_alone(tmp_path, capsys):
