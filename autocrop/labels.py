@@ -2,6 +2,9 @@
 labelled yet: a frame `label-next` may propose) or IGNORE (outside the temporal ROI, marked
 `ignore`, or nothing of the region scored: never trained on, scored or proposed).
 
+In a label CSV a later row for a frame overrides an earlier one (a correction appended), but an
+empty `label` cell never erases a label: appending a batch's rows before they are filled is harmless.
+
 Splits are cut in time over every frame that can carry a label (labelled or not), so a frame's
 split does not change as labels are added; each split trains and scores on its labelled frames."""
 
@@ -93,7 +96,8 @@ def _read_csv(path: Path, ids: np.ndarray, known: dict[int, int], y: np.ndarray)
                     f"{path}:{line}: frame {fid} is not in the footage (ids {ids[0]}..{ids[-1]}); "
                     "the labels do not match the frames"
                 )
-            y[known[fid]] = value
+            if value != UNLABELLED:  # a later row corrects an earlier one; an empty cell never erases a label
+                y[known[fid]] = value
     return y
 
 

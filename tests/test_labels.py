@@ -68,6 +68,9 @@ def test_csv_labels_and_mismatch(tmp_path):
     bom = tmp_path / "bom.csv"  # what spreadsheet programs write: UTF-8 with a byte-order mark
     bom.write_bytes("\ufeffframe,label\n1,1\n2,0\n3,1\n".encode("utf-8"))
     assert load_labels(Labels(csv=bom), src).y.tolist() == [1, 0, 1]
+    appended = tmp_path / "appended.csv"  # a batch appended unfilled after its frames were labelled, then a correction
+    appended.write_text("frame,label\n1,1\n2,0\n3,0\n1,\n2,\n3,\n3,1\n")
+    assert load_labels(Labels(csv=appended), src).y.tolist() == [1, 0, 1]
 
 
 def test_mask_size_mismatch(tmp_path):
