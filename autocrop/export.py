@@ -56,17 +56,26 @@ def _export_onnx(head: Any, path: Path) -> None:
 
 
 def check_out(out: Path) -> None:
-    """Refuse an `--out` that would overwrite something: it must not exist, or be an empty folder."""
+    """Refuse an `--out` that would overwrite something (it must not exist, or be an empty folder)
+    or that cannot be written (its nearest existing folder is a file or not writable); creates nothing."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{out}: exists and is not an empty folder; choose a new --out or remove it")
+    above = out.parent
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir() or not os.access(above, os.W_OK | os.X_OK):
+        raise DataError(f"{out}: cannot be written ({above} is not a writable folder); choose another --out")
 
 
 def _staging(out: Path) -> Path:
     """A fresh temporary folder beside `out`, after refusing a non-empty `out`."""
     check_out(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".bundle-", dir=out.parent))
+    except OSError as exc:
+        raise DataError(f"{out}: cannot be written ({exc.strerror}); choose another --out") from None
 
 
 def _publish(tmp: Path, out: Path) -> Path:

@@ -115,6 +115,19 @@ def test_export_refuses_non_empty_out(searched, tmp_path, capsys):
     assert (tmp_path / "x" / "file").read_text() == "keep me"
 
 
+@pytest.mark.parametrize("out,says", [
+    ("afile/bundle", "cannot be written (afile is not a writable folder)"),  # refused before retraining: a file where a folder must be
+    ("/proc/autocrop/bundle", "cannot be written (No such file or directory)"),  # a folder nothing can be created in
+])
+def test_export_to_a_place_that_cannot_be_written_is_one_line(searched, tmp_path, capsys, monkeypatch, out, says):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    assert main(["export", str(searched), "--trial", "0", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{out}: {says}; choose another --out" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
 def test_study_artifacts_logged(searched):
     client = MlflowClient(tracking_uri(searched.parent / "mlruns"))
     exp = client.get_experiment_by_name("autocrop")
