@@ -238,8 +238,12 @@ def _study(cfg, args):
 
 
 def cmd_select(args: argparse.Namespace) -> int:
+    from autocrop.errors import ConfigError
     from autocrop.release import select_and_register
 
+    for flag, rate in (("--max-fn", args.max_fn), ("--max-fp", args.max_fp)):
+        if not 0 <= rate <= 1:
+            raise ConfigError(f"{flag} {rate}: give a rate between 0 and 1 (0.1 = 10 % of the validation frames)")
     cfg = _config(args)
     sel = select_and_register(cfg, _study(cfg, args), args.max_fn, args.max_fp, args.alias, args.model_name)
     rec, fresh = sel.record, sel.fresh

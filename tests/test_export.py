@@ -54,6 +54,15 @@ def test_select_nothing_qualifies_names_closest(searched, capsys):
     assert "no Pareto trial" in err and "closest is trial" in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("rates,says", [(["--max-fn", "-1", "--max-fp", "0.1"], "--max-fn -1.0"), (["--max-fn", "0.1", "--max-fp", "5"], "--max-fp 5.0")])
+def test_select_refuses_a_rate_outside_0_1(tmp_path, capsys, rates, says):
+    """Checked before the config is read, so no study is needed: nothing is opened or registered."""
+    assert main(["select", str(tmp_path / "never-read.yaml"), *rates]) == 2
+    err = capsys.readouterr().err
+    assert f"{says}: give a rate between 0 and 1" in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize("head", ["logistic", "mlp", "conv"])
 def test_onnx_parity_with_in_process_head(searched, tmp_path, head):
     study = load_study(searched.parent / "mlruns")
