@@ -2,7 +2,8 @@
 
 The CSV (`frame,label,split,reason,score`, label left empty) can be filled in and its rows
 appended to the query's label CSV as they are: the label loader reads `frame,label` and ignores
-the rest. Both files appear whole or not at all (written beside, then renamed).
+the rest. Both files appear whole or not at all (written beside, then renamed). A new batch is
+never written over the query's label CSV, nor over a batch whose filled labels are not appended yet.
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from autocrop.config import Config
 from autocrop.dataset import QueryData
 from autocrop.defaults import LABEL_MAX_HEADS, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
 from autocrop.errors import ConfigError
+from autocrop.labels import IGNORE
 from autocrop.embedding import embedding
 from autocrop.proposals import Proposal, propose, val_plan
 from autocrop.seek import describe, lacking, seek_share
 from autocrop.votes import Votes, head_votes
 
-__all__ = ["Batch", "next_batch", "write_csv", "contact_sheet", "default_out"]
+__all__ = ["Batch", "next_batch", "unsaved_labels", "write_csv", "contact_sheet", "default_out"]
 
 EVEN = "frames spread evenly in time, each batch in the gaps of those labelled before (no search or features needed)"  # how --even chooses
 COLD_START = "half the training frames typical (the densest of the largest groups of similar cached features), half random"  # how a cold start chooses
 THUMB = (160, 120)  # contact-sheet thumbnail width, height
 COLUMNS = 8
+HEADER = ["frame", "label", "split", "reason", "score"]  # a batch CSV's columns
 
 
 @dataclass
@@ -107,11 +110,36 @@ def _atomic(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def unsaved_labels(path: Path, data: QueryData) -> list[int]:
+    """The frames whose `label` cell is filled in an earlier batch CSV at `path` but whose label the
+    query does not hold yet: writing a new batch over it would lose that work."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return []
+    known = dict(zip(data.ids.tolist(), data.y.tolist(), strict=True))
+    lost = []
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames != HEADER:
+                return [-1]  # not a batch CSV this tool wrote: not ours to overwrite
+            for n, row in enumerate(reader, start=2):
+                raw = (row.get("label") or "").strip().lower()
+                if not raw:
+                    continue
+                value = IGNORE if raw in ("-1", "ignore") else int(raw) if raw in ("0", "1") else None
+                frame = int(row["frame"]) if (row.get("frame") or "").strip().isdigit() else -n  # unreadable: counted as unsaved
+                if value is None or known.get(frame, IGNORE) != value:
+                    lost.append(frame)
+    except (UnicodeDecodeError, csv.Error):
+        return [-1]  # not a batch CSV this tool wrote: not ours to overwrite
+    return lost
+
+
 def write_csv(path: Path, picks: list[Proposal]) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
-            w.writerow(["frame", "label", "split", "reason", "score"])
+            w.writerow(HEADER)
             for p in picks:
                 w.writerow([p.frame, "", p.split, p.reason, f"{p.score:.4f}"])
 

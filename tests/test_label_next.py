@@ -163,6 +163,35 @@ def test_a_filled_batch_appends_to_the_labels_and_the_next_search_uses_it(partia
     assert sorted(a.path for a in client.list_artifacts(run.info.run_id, "label-next")) == ["label-next/next.csv", "label-next/next.png"]
 
 
+def test_a_new_batch_never_overwrites_labels_not_yet_appended(partial, tmp_path, capsys):
+    """A person fills the batch CSV in place; label-next run again before its rows are appended
+    must not write over that work, nor ever over the query's label CSV or a CSV it did not write."""
+    cfg, labels, truth = partial
+    out = tmp_path / "next.csv"
+    args = ["label-next", str(cfg), "--n", "6", "--quiet", "--no-mlflow", "--cold", "--out"]
+    assert main([*args, str(out)]) == 0
+    rows = _read(out)
+    rows[0]["label"] = str(truth[int(rows[0]["frame"])])
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    kept = {p: p.read_bytes() for p in (out, labels, other)}
+    capsys.readouterr()
+    for target, says in ((out, f"1 filled label(s) there (frame {rows[0]['frame']}) are not in the query's labels yet"),
+                         (labels, "that is the query's label CSV"), (other, "exists and is not a label-next batch")):
+        assert main([*args, str(target)]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err
+    assert {p: p.read_bytes() for p in kept} == kept
+    with open(labels, "a") as f:  # appended: the batch's work is saved, and a new batch may replace it
+        f.write(f"{rows[0]['frame']},{rows[0]['label']}\n")
+    assert main([*args, str(out)]) == 0
+    assert all(r["label"] == "" for r in _read(out))
+
+
 @pytest.mark.parametrize("args,message", [
     (["--n", "0"], "--n 0: give the number of frames to propose"),
     (["--out", "missing/next.csv"], "folder missing does not exist"),
