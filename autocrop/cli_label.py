@@ -62,7 +62,7 @@ def cmd_label_next(args: argparse.Namespace) -> int:
     from autocrop.config import load_config
     from autocrop.dataset import prepare
     from autocrop.errors import ConfigError
-    from autocrop.label_next import HEADER, contact_sheet, default_out, next_batch, unsaved_labels, write_csv
+    from autocrop.label_next import contact_sheet, default_out, next_batch, unsaved_labels, write_csv
     from autocrop.tracking import Tracker
 
     cfg = load_config(args.config, args.overrides)
@@ -83,9 +83,7 @@ def cmd_label_next(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: that is the query's label CSV (`labels.csv`); write the batch elsewhere and append its rows")
     data = prepare(cfg, need_trainable=False, allow_unlabelled=True)
     if lost := unsaved_labels(out, data):  # a filled batch not yet appended: the labels are the user's work
-        if lost == [-1]:
-            raise ConfigError(f"--out {out}: exists and is not a label-next batch (columns {','.join(HEADER)}); choose another --out")
-        raise ConfigError(f"--out {out}: {len(lost)} filled label(s) there (frame {lost[0]}{', ...' * (len(lost) > 1)}) are not in the "
+        raise ConfigError(f"--out {out}: {len(lost)} filled label(s) there ({lost[0]}{', ...' * (len(lost) > 1)}) are not in the "
                           f"query's labels yet; append its filled rows to {labels_csv or 'the label CSV'} first, or choose another --out")
     print(f"{cfg.name}: {data.describe()}")
     batch = next_batch(data, args.n, study, args.seed, args.min_distance, args.min_gap, args.cold, not args.quiet, args.even)

@@ -110,28 +110,32 @@ def _atomic(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def unsaved_labels(path: Path, data: QueryData) -> list[int]:
-    """The frames whose `label` cell is filled in an earlier batch CSV at `path` but whose label the
-    query does not hold yet: writing a new batch over it would lose that work."""
+def unsaved_labels(path: Path, data: QueryData) -> list[str]:
+    """Where a batch CSV at `path` holds a filled `label` cell that the query's labels do not hold
+    yet ("frame 1234", or "line 7" where the frame cannot be read): writing a new batch over it
+    would lose that work. A file there that is not a batch CSV is refused outright."""
     if not path.is_file() or path.stat().st_size == 0:
         return []
     known = dict(zip(data.ids.tolist(), data.y.tolist(), strict=True))
+    not_ours = ConfigError(f"--out {path}: exists and is not a label-next batch (columns {','.join(HEADER)}); choose another --out")
     lost = []
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames != HEADER:
-                return [-1]  # not a batch CSV this tool wrote: not ours to overwrite
-            for n, row in enumerate(reader, start=2):
+                raise not_ours
+            for line, row in enumerate(reader, start=2):
                 raw = (row.get("label") or "").strip().lower()
                 if not raw:
                     continue
                 value = IGNORE if raw in ("-1", "ignore") else int(raw) if raw in ("0", "1") else None
-                frame = int(row["frame"]) if (row.get("frame") or "").strip().isdigit() else -n  # unreadable: counted as unsaved
-                if value is None or known.get(frame, IGNORE) != value:
-                    lost.append(frame)
+                frame = (row.get("frame") or "").strip()
+                if not frame.isdigit():
+                    lost.append(f"line {line}")
+                elif value is None or known.get(int(frame), IGNORE) != value:
+                    lost.append(f"frame {frame}")
     except (UnicodeDecodeError, csv.Error):
-        return [-1]  # not a batch CSV this tool wrote: not ours to overwrite
+        raise not_ours from None
     return lost
 
 
