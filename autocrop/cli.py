@@ -167,7 +167,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from autocrop.samplers import check_sampler
     from autocrop.search import run_search
     from autocrop.fingerprint import guard
-    from autocrop.study import counts, peek, storage
+    from autocrop.study import counts, peek
     from autocrop.tracking import NullTracker, Tracker, tracking_uri
 
     from autocrop.errors import ConfigError
@@ -184,8 +184,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     cross = folds(data, cfg)  # crossfit=on that the labels cannot serve: the one-line error before any work too
     print(f"{cfg.name}: {data.describe()}" + ("" if cross is None else f"; cross-fitted over {len(cross)} time cycles (few labels)"))
     study_name = args.study or cfg.study_name
-    storage(cfg)  # a search writes there: open (create) it now, so that a bad `search.storage` fails before any work
-    existing = peek(cfg, study_name)
+    existing = peek(cfg, study_name, create=True)  # a bad `search.storage` fails here, before any work
     if existing is not None:  # refuse a resume with other inputs before extracting anything
         guard(existing, data, space)
     data.store.extract(layers, progress=not args.quiet)

@@ -79,7 +79,7 @@ def cmd_label_next(args: argparse.Namespace) -> int:
 
         load_existing(cfg, args.study, f"label-next --study {args.study}")
     labels_csv = cfg.labels.csv
-    if labels_csv is not None and out.resolve() == Path(labels_csv).resolve():
+    if labels_csv is not None and out.resolve() == labels_csv.resolve():
         raise ConfigError(f"--out {out}: that is the query's label CSV (`labels.csv`); write the batch elsewhere and append its rows")
     data = prepare(cfg, need_trainable=False, allow_unlabelled=True)
     if lost := unsaved_labels(out, data):  # a filled batch not yet appended: the labels are the user's work

@@ -38,7 +38,7 @@ class Footage(_Strict):
 
 
 class Labels(_Strict):
-    csv: Path | None = None  # CSV with columns frame,label (1 positive, 0 negative, empty = ignored)
+    csv: Path | None = None  # CSV with columns frame,label (1 positive, 0 negative, `ignore`; empty = not labelled yet)
     masks: Path | None = None  # CDnet-style mask folder: 255 object, 170 unknown (not scored)
     temporal_roi: Path | None = None  # CDnet temporalROI.txt: frames outside it are ignored
     region: list[tuple[float, float]] | None = None  # query polygon in pixels [[x, y], ...]

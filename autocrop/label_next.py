@@ -20,7 +20,7 @@ from autocrop.config import Config
 from autocrop.dataset import QueryData
 from autocrop.defaults import LABEL_MAX_HEADS, LABEL_MIN_DISTANCE, LABEL_MIN_GAP
 from autocrop.errors import ConfigError
-from autocrop.labels import IGNORE
+from autocrop.labels import IGNORE, UNLABELLED, label_value
 from autocrop.embedding import embedding
 from autocrop.proposals import Proposal, propose, val_plan
 from autocrop.seek import describe, lacking, seek_share
@@ -125,14 +125,16 @@ def unsaved_labels(path: Path, data: QueryData) -> list[str]:
             if reader.fieldnames != HEADER:
                 raise not_ours
             for line, row in enumerate(reader, start=2):
-                raw = (row.get("label") or "").strip().lower()
-                if not raw:
+                try:
+                    value = label_value(row["label"])
+                except ValueError:
+                    value = None  # filled, but not a label: unsaved all the same
+                if value == UNLABELLED:
                     continue
-                value = IGNORE if raw in ("-1", "ignore") else int(raw) if raw in ("0", "1") else None
-                frame = (row.get("frame") or "").strip()
+                frame = (row["frame"] or "").strip()
                 if not frame.isdigit():
                     lost.append(f"line {line}")
-                elif value is None or known.get(int(frame), IGNORE) != value:
+                elif value not in (0, 1, IGNORE) or known.get(int(frame), IGNORE) != value:
                     lost.append(f"frame {frame}")
     except (UnicodeDecodeError, csv.Error):
         raise not_ours from None

@@ -22,7 +22,7 @@ from autocrop.config import Labels, Split
 from autocrop.errors import DataError
 from autocrop.sources import FrameSource
 
-__all__ = ["FrameLabels", "load_labels", "IGNORE", "UNLABELLED", "split_blocks", "block_of", "subsample", "check_trainable", "SPLITS"]
+__all__ = ["FrameLabels", "load_labels", "label_value", "IGNORE", "UNLABELLED", "split_blocks", "block_of", "subsample", "check_trainable", "SPLITS"]
 
 IGNORE = -1
 UNLABELLED = -2
@@ -85,8 +85,7 @@ def _read_csv(path: Path, ids: np.ndarray, known: dict[int, int], y: np.ndarray)
         for line, row in enumerate(reader, start=2):
             try:
                 fid = int(row["frame"])
-                raw = (row["label"] or "").strip().lower()
-                value = UNLABELLED if raw == "" else IGNORE if raw in ("-1", "ignore") else int(raw)
+                value = label_value(row["label"])
             except ValueError:
                 raise DataError(f"{path}:{line}: frame and label must be integers, got {row}") from None
             if value not in (UNLABELLED, IGNORE, 0, 1):
@@ -99,6 +98,13 @@ def _read_csv(path: Path, ids: np.ndarray, known: dict[int, int], y: np.ndarray)
             if value != UNLABELLED:  # a later row corrects an earlier one; an empty cell never erases a label
                 y[known[fid]] = value
     return y
+
+
+def label_value(cell: str | None) -> int:
+    """A label CSV's `label` cell as a value: UNLABELLED when empty, IGNORE for `ignore` or -1,
+    else the integer it holds (ValueError when it holds none); the caller checks it is 0 or 1."""
+    raw = (cell or "").strip().lower()
+    return UNLABELLED if raw == "" else IGNORE if raw in ("-1", "ignore") else int(raw)
 
 
 def _temporal_roi(path: Path) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from autocrop.defaults import GRACE_S, HEARTBEAT_S, SCHEMA_RETRIES, TRIAL_SEED_S
 from autocrop.errors import ConfigError, DataError
 from autocrop.records import TrialRecord
 
-__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "requeue_failed", "RETRY_ATTR", "is_url", "peek", "study_names", "JOURNAL_FILE", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
+__all__ = ["OBJECTIVES", "WORKER_ATTR", "worker_id", "storage_url", "storage", "requeue_failed", "RETRY_ATTR", "is_url", "peek", "JOURNAL_FILE", "fail_stale", "counts", "open_study", "load_existing", "trial_records", "baseline_records",
            "all_records", "pareto_numbers", "find_record", "trial_seed", "store_baselines", "has_baselines", "tell_record"]
 
 OBJECTIVES = ("cost_madds", "val_fp", "val_fn")
@@ -175,28 +175,30 @@ def open_study(cfg: Config, name: str, sampler: optuna.samplers.BaseSampler | No
     return study
 
 
-def study_names(cfg: Config) -> list[str]:
-    """The studies in the storage: none, and nothing created, while its journal file does not exist."""
+def _existing(cfg: Config, create: bool = False) -> tuple[optuna.storages.BaseStorage | None, list[str]]:
+    """The storage, opened once, and its studies' names; (None, []) while its journal file does not
+    exist and `create` is off: reading creates nothing (a database storage gets its schema)."""
     where = storage_url(cfg)
-    if not is_url(where) and not Path(where).exists():
-        return []
-    return optuna.study.get_all_study_names(storage(cfg))
+    if not create and not is_url(where) and not Path(where).exists():
+        return None, []
+    store = storage(cfg)
+    return store, optuna.study.get_all_study_names(store)
 
 
-def peek(cfg: Config, name: str) -> optuna.Study | None:
-    """The study if it exists, else None (a database storage gets its schema; a journal file is not created)."""
-    if name not in study_names(cfg):
-        return None
-    return optuna.load_study(study_name=name, storage=storage(cfg))
+def peek(cfg: Config, name: str, create: bool = False) -> optuna.Study | None:
+    """The study if it exists, else None. `create` (a search, which writes there) opens the storage
+    even when it does not exist yet, so that a bad `search.storage` fails before any work."""
+    store, names = _existing(cfg, create)
+    return optuna.load_study(study_name=name, storage=store) if name in names else None
 
 
 def load_existing(cfg: Config, name: str, where: str) -> optuna.Study:
     """An existing study, or one line naming the studies there (and nothing created)."""
-    names = study_names(cfg)
+    store, names = _existing(cfg)
     if name not in names:
         raise ConfigError(f"{where}: no study `{name}` in {storage_url(cfg)}; run `autocrop search` first "
                           f"(studies there: {', '.join(names) or 'none'})")
-    return optuna.load_study(study_name=name, storage=storage(cfg))
+    return optuna.load_study(study_name=name, storage=store)
 
 
 def trial_records(study: optuna.Study) -> list[TrialRecord]:

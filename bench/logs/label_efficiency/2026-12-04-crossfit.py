@@ -50,6 +50,7 @@ Random frames' lead lies in the threshold (above): do picks that pin it in every
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import re
 import sys
 import tempfile
@@ -204,17 +205,15 @@ def near_threshold(sim: Sim, known: np.ndarray, more: int, margin: np.ndarray, b
         take([r for r in order if r in val], n_val)
         take([r for r in order if r in train], more - len(picks))
         return np.union1d(known, picks).astype(int)
-    rows = [r for r in order if r in val or r in train]
-    cyc = dict(zip(rows, block_of(np.array(rows, int), len(full.ids), sim.cfg.split.blocks).tolist(), strict=True)) if rows else {}
-    k = 0
-    while len(picks) < more and any(r not in picks for r in rows):
+    blocks = sim.cfg.split.blocks  # the pickable rows are the training and validation blocks' already
+    cyc = dict(zip(order, block_of(np.array(order, int), len(full.ids), blocks).tolist(), strict=True)) if order else {}
+    for k in itertools.count():  # round k starts at cycle k mod blocks; stop when full, or when a round adds nothing
         before = len(picks)
-        for c in range(sim.cfg.split.blocks):
+        for c in range(blocks):
             if len(picks) < more:
-                take([r for r in rows if cyc[r] == (k + c) % sim.cfg.split.blocks], 1)
-        if len(picks) == before:
+                take([r for r in order if cyc[r] == (k + c) % blocks], 1)
+        if len(picks) in (before, more):
             break
-        k += 1
     return np.union1d(known, picks).astype(int)
 
 
